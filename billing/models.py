@@ -1,0 +1,86 @@
+"""Credits: an append-only ledger, a cached balance per user, and prices.
+
+The wallet balance is a cache of the ledger sum, kept in the same transaction
+as every ledger row; the database refuses a negative balance and a second
+entry of the same kind for the same reference (so a refund cannot happen
+twice).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Wallet(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wallet")
+    balance = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.balance} credits)"
+
+
+class LedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", "Signup grant"
+        GRANT = "grant", "Grant"
+        ADJUST = "adjust", "Adjustment"
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField(help_text="Credits; positive adds, negative takes.")
+    balance_after = models.BigIntegerField()
+    # What the entry is about, e.g. "job:42". (kind, reference) is unique when
+    # set: one charge and at most one refund per job.
+    reference = models.CharField(max_length=64, blank=True, default="")
+    reason = models.CharField(max_length=255, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "-id"], name="ledger_user_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "reference"], condition=~Q(reference=""), name="ledger_kind_reference_unique"
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_non_zero"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_after_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount:+d} for {self.user}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Ledger entries are append-only; post a new entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only and cannot be deleted.")
+
+
+class Price(models.Model):
+    """What one unit of work costs the user (credits) and the operator."""
+
+    code = models.CharField(max_length=32, unique=True, help_text="Model name, or '1080p' for the upgrade.")
+    label = models.CharField(max_length=64)
+    credits = models.PositiveIntegerField(help_text="Credits charged to the user.")
+    provider_credits = models.PositiveIntegerField(help_text="kie.ai credits it costs the operator.")
+    cost_usd = models.DecimalField(max_digits=8, decimal_places=4, help_text="What it costs the operator in USD.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.CheckConstraint(condition=Q(credits__gt=0), name="price_credits_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.credits} credits"

@@ -1,0 +1,221 @@
+"""Settings for Veo Studio.
+
+This module is the only reader of the environment (django-environ, with an
+optional `.env` beside manage.py). Defaults are safe for development: SQLite,
+console email, the built-in simulator when `KIE_API_BASE_URL` points at
+loopback. Production sets `DEBUG=off`, `SECRET_KEY`, `KIE_API_KEY` and friends.
+"""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.humanize",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "billing",
+    "videos",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "veoproject.urls"
+WSGI_APPLICATION = "veoproject.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "billing.context_processors.balance",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
+if "DATABASE_URL" not in env:
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker processes write at once: WAL lets readers go on during a
+    # write, the busy timeout waits for the lock instead of failing, and
+    # IMMEDIATE takes the write lock at the start of each transaction so two
+    # writers never deadlock upgrading read locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default="") or None}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+# --- Background worker (django-q2) ----------------------------------------
+# Every task is idempotent (jobs are claimed with conditional updates), so
+# at-least-once delivery is safe. `timeout` stays below `retry` so a task is
+# never handed out again while it is still running.
+Q_CLUSTER = {
+    "name": "veo",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 240,
+    "retry": 300,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "sync": env.bool("Q_SYNC", default=False),
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = env.float("Q_POLL_SECONDS", default=0.5)
+
+# --- Auth ------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "videos:gallery"
+LOGOUT_REDIRECT_URL = "login"
+
+# Over plain http in development the browser would drop Secure cookies.
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Email -----------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Veo Studio <noreply@localhost>")
+ADMINS = [("Operators", addr) for addr in env.list("OPERATOR_EMAILS", default=[])]
+
+# --- I18n ------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media ------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# Media is never served as a folder: videos go through an owner-checked view,
+# input images through an unguessable-token view.
+MEDIA_URL = "/media-not-served/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env.bool("STATIC_MANIFEST", default=not DEBUG)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Provider (kie.ai) -----------------------------------------------------
+KIE_API_BASE_URL = env.str("KIE_API_BASE_URL", default="https://api.kie.ai").rstrip("/")
+KIE_API_KEY = env.str("KIE_API_KEY", default="")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+KIE_USES_SIMULATOR = urlsplit(KIE_API_BASE_URL).hostname in LOOPBACK_HOSTS
+if not KIE_API_KEY:
+    if not KIE_USES_SIMULATOR:
+        raise ImproperlyConfigured(
+            f"KIE_API_KEY is not set but KIE_API_BASE_URL is {KIE_API_BASE_URL}. "
+            "Set KIE_API_KEY to your kie.ai key, or point KIE_API_BASE_URL at the "
+            "built-in simulator (python manage.py kie_simulator --port 8010; "
+            "KIE_API_BASE_URL=http://127.0.0.1:8010)."
+        )
+    KIE_API_KEY = "simulator-key"
+KIE_CONNECT_TIMEOUT = env.float("KIE_CONNECT_TIMEOUT", default=5.0)
+KIE_READ_TIMEOUT = env.float("KIE_READ_TIMEOUT", default=30.0)
+# How the provider reaches this app (callback and input image URLs).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+KIE_WEBHOOK_HMAC_KEY = env.str("KIE_WEBHOOK_HMAC_KEY", default="")
+KIE_WEBHOOK_MAX_AGE = env.int("KIE_WEBHOOK_MAX_AGE", default=300)
+# Result videos are downloaded only from these hosts (https; plain http only
+# for loopback hosts, i.e. the simulator).
+KIE_DOWNLOAD_HOSTS = env.list("KIE_DOWNLOAD_HOSTS", default=["tempfile.aiquickdraw.com", "file.aiquickdraw.com"])
+KIE_DOWNLOAD_MAX_BYTES = env.int("KIE_DOWNLOAD_MAX_BYTES", default=300 * 1024 * 1024)
+KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
+
+# --- Product ---------------------------------------------------------------
+SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
+PROMPT_MAX_LENGTH = env.int("PROMPT_MAX_LENGTH", default=2000)
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Typical generation time per model, for progress bars and the first poll.
+VEO_TYPICAL_SECONDS = {
+    "veo3_fast": env.int("VEO_TYPICAL_SECONDS_FAST", default=150),
+    "veo3": env.int("VEO_TYPICAL_SECONDS_QUALITY", default=240),
+}
+# A submitted job with no result after this long is failed and refunded.
+JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=30 * 60)
+# Wait this long after the typical duration before the first safety poll.
+POLL_GRACE_SECONDS = env.int("POLL_GRACE_SECONDS", default=30)
+GALLERY_PAGE_SIZE = 12
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

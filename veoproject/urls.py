@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from videos import callbacks, views as video_views
+
+from . import accounts
+
+urlpatterns = [
+    path("", video_views.home, name="home"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("videos/", include("videos.urls")),
+    path("billing/", include("billing.urls")),
+    path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Veo Studio operations"
+admin.site.site_title = "Veo Studio admin"

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class VideosConfig(AppConfig):
+    name = "videos"
+    verbose_name = "Videos"
+
+    def ready(self) -> None:
+        post_migrate.connect(ensure_schedules, sender=self)
+
+
+def ensure_schedules(**kwargs) -> None:
+    """The safety-net tick (polls, deadlines, lost tasks) runs every minute."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="videos.tick",
+        defaults={"func": "videos.tasks.tick", "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+    )

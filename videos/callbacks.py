@@ -1,0 +1,65 @@
+"""The provider's webhook: verify, settle, answer fast.
+
+Each job has its own unguessable URL; when an HMAC key is configured the
+signature over taskId + "." + timestamp must match and be fresh. Settling is
+the same idempotent path as polling, so duplicates, replays and late
+callbacks are harmless and still answer 200 (the sender should stop). The
+download happens in the worker.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import kie, services
+from .models import Job
+
+log = logging.getLogger(__name__)
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def signature_ok(*, task_id: str, timestamp: str, signature: str, key: str, max_age: int, now: float | None = None) -> bool:
+    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > max_age:
+        return False
+    expected = base64.b64encode(hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode())
+
+
+@csrf_exempt
+@require_POST
+def kie_callback(request, token: str):
+    job = Job.objects.filter(callback_token=token).first()
+    if job is None:
+        return _error("Unknown callback URL.", 404)
+    try:
+        body = json.loads(request.body)
+        result = kie.parse_callback(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        log.warning("job %s: bad callback body: %s", job.pk, exc)
+        return _error(f"Bad callback body: {exc}" if isinstance(exc, kie.BadPayload) else "The body must be JSON.", 400)
+    if settings.KIE_WEBHOOK_HMAC_KEY and not signature_ok(
+        task_id=result.task_id,
+        timestamp=request.headers.get("X-Webhook-Timestamp", ""),
+        signature=request.headers.get("X-Webhook-Signature", ""),
+        key=settings.KIE_WEBHOOK_HMAC_KEY,
+        max_age=settings.KIE_WEBHOOK_MAX_AGE,
+    ):
+        log.warning("job %s: callback with a missing or bad signature", job.pk)
+        return _error("Missing, stale or invalid signature.", 401)
+    if job.task_id and result.task_id != job.task_id:
+        log.warning("job %s: callback for task %s, expected %s", job.pk, result.task_id, job.task_id)
+        return _error("This callback is for another task.", 409)
+    shape = "flat" if "successFlag" in body else "nested"
+    changed = services.job_callback(job=job, result=result, endpoint=f"callback ({shape})")
+    return JsonResponse({"ok": True, "changed": changed})

@@ -1,0 +1,141 @@
+"""The generate form: every rule of a valid request, with plain messages.
+
+Anything this form accepts is a request the provider's docs accept, so an
+invalid combination never costs credits or a provider call.
+"""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django import forms
+from django.conf import settings
+
+from .services import ImageInput
+
+IMAGE_SLOTS = (1, 2, 3)
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+MODEL_CHOICES = [("veo3_fast", "Veo 3 Fast"), ("veo3", "Veo 3 Quality")]
+TYPE_CHOICES = [
+    ("TEXT_2_VIDEO", "Text to video"),
+    ("FIRST_AND_LAST_FRAMES_2_VIDEO", "First and last frames"),
+    ("REFERENCE_2_VIDEO", "Reference images"),
+]
+ASPECT_CHOICES = [("16:9", "16:9 landscape"), ("9:16", "9:16 portrait"), ("Auto", "Auto")]
+
+
+def _public_https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https":
+        raise forms.ValidationError("Image links must start with https:// so the provider can fetch them.")
+    host = (parts.hostname or "").lower()
+    if not host or host == "localhost" or host.endswith((".local", ".internal", ".localhost")):
+        raise forms.ValidationError("Image links must point at a public web address.")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return value
+    if not address.is_global:
+        raise forms.ValidationError("Image links must point at a public web address.")
+    return value
+
+
+class GenerateForm(forms.Form):
+    model = forms.ChoiceField(choices=MODEL_CHOICES, initial="veo3_fast")
+    generation_type = forms.ChoiceField(choices=TYPE_CHOICES, initial="TEXT_2_VIDEO", label="Type")
+    aspect_ratio = forms.ChoiceField(choices=ASPECT_CHOICES, initial="16:9", label="Aspect ratio")
+    seed = forms.IntegerField(
+        required=False,
+        min_value=10000,
+        max_value=99999,
+        help_text="Optional, 10000–99999. The same prompt and seed give the same video.",
+        error_messages={
+            "min_value": "The seed must be between 10000 and 99999.",
+            "max_value": "The seed must be between 10000 and 99999.",
+            "invalid": "The seed must be a whole number between 10000 and 99999.",
+        },
+    )
+    enable_translation = forms.BooleanField(
+        required=False, initial=True, label="Translate my prompt to English"
+    )
+    watermark = forms.CharField(required=False, max_length=100, help_text="Optional text watermark.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit = settings.PROMPT_MAX_LENGTH
+        self.fields["prompt"] = forms.CharField(
+            max_length=limit,
+            widget=forms.Textarea(attrs={"rows": 5, "placeholder": "A slow dolly shot through a misty forest at dawn…"}),
+            error_messages={
+                "required": "Describe the video you want.",
+                "max_length": f"Keep the prompt under {limit} characters.",
+            },
+        )
+        self.order_fields(["prompt"])
+        for slot in IMAGE_SLOTS:
+            self.fields[f"image_url_{slot}"] = forms.URLField(
+                required=False,
+                max_length=2000,
+                assume_scheme="https",
+                label=f"Image {slot} link",
+                validators=[_public_https_url],
+                error_messages={"invalid": f"Image {slot} link is not a valid web address."},
+            )
+            self.fields[f"image_{slot}"] = forms.ImageField(
+                required=False,
+                label=f"Image {slot} upload",
+                error_messages={"invalid_image": f"Image {slot} is not a picture we can read (use JPEG, PNG or WebP)."},
+            )
+
+    def image_slots(self):
+        """(upload, link) bound fields per image slot, for the template."""
+        return [(self[f"image_{slot}"], self[f"image_url_{slot}"]) for slot in IMAGE_SLOTS]
+
+    def _clean_upload(self, slot: int):
+        upload = self.cleaned_data.get(f"image_{slot}")
+        if not upload:
+            return None
+        if upload.size > settings.UPLOAD_MAX_BYTES:
+            mb = settings.UPLOAD_MAX_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"Image {slot} is larger than {mb} MB.")
+        if getattr(upload, "content_type", None) not in IMAGE_TYPES:
+            raise forms.ValidationError(f"Image {slot} must be a JPEG, PNG or WebP picture.")
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        images: list[ImageInput] = []
+        gap_at = None
+        for slot in IMAGE_SLOTS:
+            try:
+                upload = self._clean_upload(slot)
+            except forms.ValidationError as exc:
+                self.add_error(f"image_{slot}", exc)
+                continue
+            url = data.get(f"image_url_{slot}") or ""
+            if upload and url:
+                self.add_error(f"image_{slot}", f"Give image {slot} as an upload or a link, not both.")
+                continue
+            if not upload and not url:
+                gap_at = gap_at or slot
+                continue
+            if gap_at:
+                self.add_error(None, f"Image {slot} is set but image {gap_at} is empty; fill the image slots in order.")
+            images.append(ImageInput(upload=upload, url=url, content_type=getattr(upload, "content_type", "") or ""))
+        if self.errors:
+            return data
+
+        kind, count = data.get("generation_type"), len(images)
+        if kind == "TEXT_2_VIDEO" and count:
+            self.add_error("generation_type", "Text to video takes no images. Remove them or choose another type.")
+        elif kind == "FIRST_AND_LAST_FRAMES_2_VIDEO" and not 1 <= count <= 2:
+            self.add_error(
+                "generation_type", "First and last frames needs one or two images: the first frame, then the last."
+            )
+        elif kind == "REFERENCE_2_VIDEO":
+            if not 1 <= count <= 3:
+                self.add_error("generation_type", "Reference images needs one to three images.")
+            if data.get("model") != "veo3_fast":
+                self.add_error("model", "Reference images works only with the Veo 3 Fast model.")
+        data["images"] = images
+        return data

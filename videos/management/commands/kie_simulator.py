@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from videos.simulator.cli import add_arguments, announce, simulator_from
+from videos.simulator.server import serve
+
+
+class Command(BaseCommand):
+    help = "Run the built-in kie.ai simulator on loopback (no network, no key)."
+
+    def add_arguments(self, parser):
+        add_arguments(parser)
+
+    def handle(self, **options):
+        try:
+            serve(simulator_from(options), ready=announce)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,119 @@
+"""Video jobs, their input images and their provider-call history."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"  # charged, waiting to be sent to the provider
+        SUBMITTING = "submitting", "Submitting"  # a worker is sending it
+        SUBMITTED = "submitted", "Generating"  # the provider is working on it
+        DOWNLOADING = "downloading", "Saving"  # result known, copying it to our storage
+        SUCCEEDED = "succeeded", "Ready"
+        FAILED = "failed", "Failed"
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED)
+    ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.SUBMITTED, Status.DOWNLOADING)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    prompt = models.TextField()
+    model = models.CharField(max_length=32, default="veo3_fast")
+    generation_type = models.CharField(max_length=40, default="TEXT_2_VIDEO")
+    aspect_ratio = models.CharField(max_length=8, default="16:9")
+    seed = models.PositiveIntegerField(null=True, blank=True)
+    enable_translation = models.BooleanField(default=True)
+    watermark = models.CharField(max_length=100, blank=True, default="")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    price_credits = models.PositiveIntegerField(help_text="Credits charged, frozen at submission.")
+    task_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # The provider calls back to /hooks/kie/<callback_token>/: unguessable, one per job.
+    callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    error_message = models.TextField(blank=True, default="")
+
+    provider_video_url = models.URLField(max_length=2000, blank=True, default="")
+    resolution = models.CharField(max_length=16, blank=True, default="")
+    video_file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
+    video_bytes = models.BigIntegerField(null=True, blank=True)
+    video_sha256 = models.CharField(max_length=64, blank=True, default="")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    callback_at = models.DateTimeField(null=True, blank=True)
+    provider_completed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+
+    # Background bookkeeping: when the safety poll is due, when a retry of
+    # the submit or download may start, until when a worker holds the job,
+    # and when a task for it was last handed to the queue.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Submit or download attempts so far.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="job_user_recent"),
+            models.Index(fields=["next_poll_at"], name="job_poll_due", condition=Q(status="submitted")),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="job_active",
+                condition=Q(status__in=["queued", "submitting", "submitted", "downloading"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def charge_reference(self) -> str:
+        return f"job:{self.pk}"
+
+
+class JobImage(models.Model):
+    """An input image: an upload served at an unguessable URL, or a link."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField()
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    file = models.FileField(upload_to="inputs/", blank=True, default="", max_length=255)
+    content_type = models.CharField(max_length=32, blank=True, default="")
+    source_url = models.URLField(max_length=2000, blank=True, default="")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="job_image_position_unique")]
+
+
+class ProviderCall(models.Model):
+    """One exchange with the provider (or one callback from it), for operators."""
+
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="provider_calls")
+    endpoint = models.CharField(max_length=128)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    code = models.IntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} → {self.code}"

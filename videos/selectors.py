@@ -1,0 +1,67 @@
+"""Reads of video jobs, for pages and status.json."""
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import Job
+
+S = Job.Status
+
+GALLERY_FIELDS = (
+    "id", "user_id", "prompt", "model", "generation_type", "aspect_ratio", "status", "price_credits",
+    "error_message", "video_file", "created_at", "submitted_at", "finished_at",
+)
+
+
+def jobs_of(user):
+    return Job.objects.filter(user=user).order_by("-id")
+
+
+def gallery_jobs(user):
+    return jobs_of(user).only(*GALLERY_FIELDS)
+
+
+def job_for_viewer(user, pk: int):
+    """Owner's job, or any job for staff; None otherwise (the view answers 404)."""
+    qs = Job.objects.all() if user.is_staff else Job.objects.filter(user=user)
+    return qs.filter(pk=pk).first()
+
+
+def progress(job: Job, now=None) -> int:
+    """An estimate in percent, from the model's typical duration."""
+    if job.status in Job.FINAL:
+        return 100
+    if job.status == S.DOWNLOADING:
+        return 95
+    if job.status in (S.QUEUED, S.SUBMITTING) or not job.submitted_at:
+        return 2
+    elapsed = ((now or timezone.now()) - job.submitted_at).total_seconds()
+    typical = settings.VEO_TYPICAL_SECONDS.get(job.model, 180)
+    # Linear to 90 % at the typical time, then creeping toward 94 %.
+    if elapsed <= typical:
+        return max(3, int(90 * elapsed / typical))
+    return min(94, 90 + int(4 * (elapsed - typical) / typical))
+
+
+def video_url(job: Job) -> str | None:
+    if job.status == S.SUCCEEDED and job.video_file:
+        return reverse("videos:file", args=[job.pk])
+    return None
+
+
+def status_payload(job: Job) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "progress": progress(job),
+        "video_url": video_url(job),
+        "error": job.error_message or None,
+    }
+
+
+def was_refunded(job: Job) -> bool:
+    from billing.models import LedgerEntry
+
+    return LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, reference=job.charge_reference).exists()

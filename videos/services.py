@@ -1,0 +1,402 @@
+"""Every state change of a video job.
+
+A job moves queued → submitting → submitted → downloading → succeeded, or to
+failed from any active state. Each move is a conditional update that only
+one caller can win, so the webhook, the poller, retried tasks and restarted
+workers settle a job exactly once. Money moves only through billing.services,
+in the same transaction as the status change it pays for. Provider calls and
+downloads happen outside transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import services as billing
+
+from . import kie
+from .downloads import DownloadError, store_video
+from .models import Job, JobImage, ProviderCall
+
+log = logging.getLogger(__name__)
+S = Job.Status
+
+SUBMIT_LEASE = timedelta(minutes=3)
+DOWNLOAD_LEASE = timedelta(minutes=10)
+REQUEUE_AFTER = timedelta(seconds=60)  # a task handed out this long ago and not started is taken as lost
+MAX_SUBMIT_ATTEMPTS = 6
+MAX_DOWNLOAD_ATTEMPTS = 5
+POLL_BATCH = 100
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One input image from the form: an upload or an https link."""
+
+    upload: UploadedFile | None = None
+    url: str = ""
+    content_type: str = ""
+
+
+# --- create ----------------------------------------------------------------
+
+
+def job_create(
+    *,
+    user,
+    prompt: str,
+    model: str,
+    generation_type: str,
+    aspect_ratio: str,
+    seed: int | None,
+    enable_translation: bool,
+    watermark: str,
+    images: list[ImageInput],
+) -> Job:
+    """Create a queued job, charge its price, and hand it to the worker.
+
+    Raises billing.InsufficientCredits or billing.UnknownPrice; then
+    nothing is written. The submit task is enqueued after commit.
+    """
+    price = billing.price_for(model)
+    with transaction.atomic():
+        job = Job.objects.create(
+            user=user,
+            prompt=prompt,
+            model=model,
+            generation_type=generation_type,
+            aspect_ratio=aspect_ratio,
+            seed=seed,
+            enable_translation=enable_translation,
+            watermark=watermark,
+            price_credits=price.credits,
+        )
+        billing.credits_charge(
+            user_id=user.pk, amount=price.credits, reference=job.charge_reference, reason=f"Video #{job.pk} ({model})"
+        )
+        for position, image in enumerate(images, start=1):
+            row = JobImage(job=job, position=position, source_url=image.url, content_type=image.content_type)
+            if image.upload is not None:
+                ext = {"image/png": "png", "image/webp": "webp"}.get(image.content_type, "jpg")
+                row.file.save(f"{row.token}.{ext}", image.upload, save=False)
+            row.save()
+        transaction.on_commit(lambda: enqueue("submit_job", job.pk))
+    log.info("job %s created user=%s model=%s price=%s", job.pk, user.pk, model, price.credits)
+    return job
+
+
+def callback_url(job: Job) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("kie_callback", args=[job.callback_token])
+
+
+def image_urls(job: Job) -> tuple[str, ...]:
+    return tuple(
+        settings.PUBLIC_BASE_URL + reverse("videos:input_image", args=[img.token]) if img.file else img.source_url
+        for img in job.images.all()
+    )
+
+
+# --- submit ----------------------------------------------------------------
+
+
+def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
+    """Send a queued job to the provider. Idempotent: only a queued job
+    whose retry time has come is claimed; anyone else returns at once."""
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(pk=job_id, status=S.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=S.SUBMITTING, attempts=F("attempts") + 1, lease_until=now + SUBMIT_LEASE, next_attempt_at=None)
+    )
+    if not claimed:
+        return
+    job = Job.objects.get(pk=job_id)
+    request = kie.GenerateRequest(
+        prompt=job.prompt,
+        model=job.model,
+        generation_type=job.generation_type,
+        image_urls=image_urls(job),
+        aspect_ratio=job.aspect_ratio,
+        seed=job.seed,
+        callback_url=callback_url(job),
+        enable_translation=job.enable_translation,
+        watermark=job.watermark,
+    )
+    try:
+        task_id = (client or kie.default_client()).generate(request, record=recorder(job.pk))
+    except kie.KieError as exc:
+        _after_submit_error(job, exc)
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        # A fast callback may have stored the task id (and settled) already.
+        Job.objects.filter(pk=job.pk, task_id__isnull=True).update(task_id=task_id)
+        Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
+            status=S.SUBMITTED,
+            submitted_at=now,
+            next_poll_at=now + first_poll_delay(job.model),
+            deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            lease_until=None,
+        )
+    log.info("job %s submitted task=%s", job.pk, task_id)
+
+
+def _after_submit_error(job: Job, exc: kie.KieError) -> None:
+    now = timezone.now()
+    if exc.maybe_delivered:
+        # The provider may have started (and will bill) this generation. We
+        # do not resend it: its callback URL is unique to this job, so if it
+        # exists its result still arrives; if nothing comes by the deadline
+        # the job fails and is refunded.
+        Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
+            status=S.SUBMITTED,
+            submitted_at=now,
+            deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            lease_until=None,
+        )
+        log.warning("job %s: generate answer lost (%s); waiting for a callback", job.pk, exc.message)
+        return
+    if exc.handling.alert:
+        log.error("job %s: provider needs an operator: code=%s %s", job.pk, exc.code, exc.message)
+    if exc.retryable and job.attempts < MAX_SUBMIT_ATTEMPTS:
+        delay = retry_delay(exc, job.attempts)
+        Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
+            status=S.QUEUED, next_attempt_at=now + delay, lease_until=None, enqueued_at=None
+        )
+        log.warning("job %s: submit retry %s in %.0fs (code=%s)", job.pk, job.attempts, delay.total_seconds(), exc.code)
+        return
+    job_fail(job.pk, reason=user_message(exc), from_statuses=(S.SUBMITTING,))
+
+
+def retry_delay(exc: kie.KieError, attempt: int) -> timedelta:
+    """429: exponential backoff with jitter (1, 2, 4 … 32 s); otherwise a
+    patient fixed-growth delay for maintenance, 5xx and network errors."""
+    if exc.handling.retry == "backoff":
+        base = min(2 ** (attempt - 1), 32)
+        return timedelta(seconds=base * random.uniform(0.5, 1.5))
+    return timedelta(seconds=min(30 * attempt, 300))
+
+
+def user_message(exc: kie.KieError) -> str:
+    if exc.handling.alert:
+        return "The video service is unavailable right now. Your credits were returned."
+    if exc.code == 422:
+        return f"The provider could not accept this request: {exc.message}"
+    if exc.message and exc.message != exc.handling.meaning:
+        return f"{exc.handling.meaning}: {exc.message}"
+    return f"{exc.handling.meaning}. Your credits were returned."
+
+
+# --- settle ----------------------------------------------------------------
+
+
+def job_fail(job_id: int, *, reason: str, from_statuses=Job.ACTIVE) -> bool:
+    """Fail an active job and refund its charge, once. Returns whether this
+    call did it (False when the job had already moved on)."""
+    with transaction.atomic():
+        won = Job.objects.filter(pk=job_id, status__in=from_statuses).update(
+            status=S.FAILED,
+            error_message=reason[:1000],
+            finished_at=timezone.now(),
+            next_poll_at=None,
+            lease_until=None,
+            next_attempt_at=None,
+        )
+        if won:
+            billing.credits_refund(reference=f"job:{job_id}", reason=f"Video #{job_id} failed")
+    if won:
+        log.info("job %s failed and refunded: %s", job_id, reason)
+    return bool(won)
+
+
+def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
+    """The one settle path for callbacks and polls. Returns whether this
+    call moved the job (duplicates and late arrivals return False)."""
+    waiting = (S.SUBMITTING, S.SUBMITTED)
+    now = timezone.now()
+    stamp = {"callback_at": now} if via == "callback" else {}
+    # The result names the task; remember it if the submit has not yet.
+    Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
+    if result.state == "failed":
+        Job.objects.filter(pk=job_id).update(**stamp)
+        return job_fail(job_id, reason=result.error_message or "The provider could not generate this video.", from_statuses=waiting)
+    if result.state == "pending":
+        # Success without a URL yet (or still generating): ask again soon.
+        Job.objects.filter(pk=job_id, status=S.SUBMITTED).update(
+            next_poll_at=now + timedelta(seconds=settings.POLL_GRACE_SECONDS), **stamp
+        )
+        return False
+    with transaction.atomic():
+        won = Job.objects.filter(pk=job_id, status__in=waiting).update(
+            status=S.DOWNLOADING,
+            provider_video_url=result.video_url,
+            resolution=result.resolution,
+            provider_completed_at=result.completed_at or now,
+            next_poll_at=None,
+            attempts=0,
+            next_attempt_at=None,
+            lease_until=None,
+            **stamp,
+        )
+        if won:
+            transaction.on_commit(lambda: enqueue("download_job", job_id))
+    if won:
+        log.info("job %s result via %s: %s", job_id, via, result.video_url)
+    return bool(won)
+
+
+def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
+    """Record an accepted callback in the job's history and settle it."""
+    ProviderCall.objects.create(job=job, endpoint=endpoint, http_status=200, code=200 if result.state != "failed" else result.error_code, error=result.error_message[:500])
+    return job_apply_result(job.pk, result, via="callback")
+
+
+# --- download --------------------------------------------------------------
+
+
+def job_download(job_id: int) -> None:
+    """Copy the result into our storage. Idempotent: a lease keeps two
+    workers from downloading at once; a lost worker's lease runs out."""
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(pk=job_id, status=S.DOWNLOADING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(lease_until=now + DOWNLOAD_LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return
+    job = Job.objects.get(pk=job_id)
+    name = f"videos/{job.user_id}/{secrets.token_urlsafe(16)}.mp4"
+    try:
+        stored = store_video(job.provider_video_url, name=name)
+    except DownloadError as exc:
+        log.warning("job %s: download attempt %s failed: %s", job.pk, job.attempts, exc)
+        if exc.retryable and job.attempts < MAX_DOWNLOAD_ATTEMPTS:
+            Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
+                lease_until=None, next_attempt_at=now + timedelta(seconds=15 * 2**job.attempts), enqueued_at=None
+            )
+        else:
+            job_fail(job.pk, reason=f"We could not save the video: {exc}", from_statuses=(S.DOWNLOADING,))
+        return
+    won = Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
+        status=S.SUCCEEDED,
+        video_file=stored.name,
+        video_bytes=stored.size,
+        video_sha256=stored.sha256,
+        finished_at=timezone.now(),
+        lease_until=None,
+    )
+    if not won:  # settled meanwhile by someone else: do not keep a stray file
+        default_storage.delete(stored.name)
+        return
+    log.info("job %s stored %s (%s bytes)", job.pk, stored.name, stored.size)
+
+
+# --- poll and sweep --------------------------------------------------------
+
+
+def first_poll_delay(model: str) -> timedelta:
+    typical = settings.VEO_TYPICAL_SECONDS.get(model, max(settings.VEO_TYPICAL_SECONDS.values()))
+    return timedelta(seconds=typical + settings.POLL_GRACE_SECONDS)
+
+
+def poll_interval(poll_count: int) -> timedelta:
+    """After the first poll: 30 s, 60 s, 120 s … at most 5 minutes."""
+    return timedelta(seconds=min(30 * 2 ** max(poll_count - 1, 0), 300))
+
+
+def job_poll(job_id: int, *, client: kie.KieClient | None = None) -> None:
+    """Ask the provider for a submitted job's state and settle it."""
+    job = Job.objects.filter(pk=job_id, status=S.SUBMITTED, task_id__isnull=False).first()
+    if job is None:
+        return
+    try:
+        result = (client or kie.default_client()).record_info(job.task_id, record=recorder(job.pk))
+    except kie.KieError as exc:
+        log.warning("job %s: poll failed (code=%s): %s", job.pk, exc.code, exc.message)
+        return  # the next poll is already scheduled; the deadline bounds it
+    if result.task_id != job.task_id:
+        log.warning("job %s: status answer named task %s", job.pk, result.task_id)
+        return
+    job_apply_result(job.pk, result, via="poll")
+
+
+def jobs_tick(now: datetime | None = None) -> dict[str, int]:
+    """The scheduled safety net, cheap when there is nothing to do:
+    due polls, deadlines, stale workers and lost tasks. Returns counts."""
+    now = now or timezone.now()
+    counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0}
+
+    due = Job.objects.filter(status=S.SUBMITTED, task_id__isnull=False, next_poll_at__lte=now).values_list(
+        "pk", "poll_count", "next_poll_at"
+    )[:POLL_BATCH]
+    for pk, poll_count, due_at in due:
+        # Claim this poll so that an overlapping tick does not send it twice.
+        if Job.objects.filter(pk=pk, status=S.SUBMITTED, next_poll_at=due_at).update(
+            next_poll_at=now + poll_interval(poll_count + 1), poll_count=F("poll_count") + 1
+        ):
+            enqueue("poll_job", pk)
+            counts["polled"] += 1
+
+    for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list("pk", flat=True):
+        if job_fail(pk, reason="The video took too long and was cancelled. Your credits were returned."):
+            counts["expired"] += 1
+
+    # A worker died mid-submit: we cannot tell whether the provider got it,
+    # so treat it as possibly delivered (wait for a callback until the deadline).
+    counts["stale"] = Job.objects.filter(status=S.SUBMITTING, lease_until__lt=now).update(
+        status=S.SUBMITTED,
+        submitted_at=now,
+        lease_until=None,
+        deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+    )
+
+    lost = (
+        Job.objects.filter(status__in=(S.QUEUED, S.DOWNLOADING))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
+        .values_list("pk", "status")[:POLL_BATCH]
+    )
+    for pk, status in lost:
+        enqueue("submit_job" if status == S.QUEUED else "download_job", pk)
+        counts["requeued"] += 1
+    return counts
+
+
+# --- plumbing --------------------------------------------------------------
+
+
+def enqueue(task: str, job_id: int) -> None:
+    """Hand a job to the background worker (django-q2)."""
+    from django_q.tasks import async_task
+
+    Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
+    async_task(f"videos.tasks.{task}", job_id, task_name=f"{task}:{job_id}", group=task)
+
+
+def recorder(job_id: int | None) -> kie.Recorder:
+    def record(call: kie.CallRecord) -> None:
+        ProviderCall.objects.create(
+            job_id=job_id,
+            endpoint=call.endpoint,
+            http_status=call.http_status,
+            code=call.code,
+            duration_ms=call.duration_ms,
+            error=call.error,
+        )
+
+    return record

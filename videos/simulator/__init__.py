@@ -1,0 +1,1 @@
+"""The built-in kie.ai simulator (see server.py)."""

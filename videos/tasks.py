@@ -1,0 +1,23 @@
+"""django-q2 entry points: each takes an id and calls one service.
+
+Tasks are delivered at least once (and lost with a dying worker on Redis);
+every service here is idempotent and `jobs_tick` finds what was lost.
+"""
+
+from . import services
+
+
+def submit_job(job_id: int) -> None:
+    services.job_submit(job_id)
+
+
+def download_job(job_id: int) -> None:
+    services.job_download(job_id)
+
+
+def poll_job(job_id: int) -> None:
+    services.job_poll(job_id)
+
+
+def tick() -> dict[str, int]:
+    return services.jobs_tick()

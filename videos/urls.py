@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "videos"
+urlpatterns = [
+    path("", views.gallery, name="gallery"),
+    path("new/", views.job_new, name="new"),
+    path("<int:pk>/", views.job_detail, name="detail"),
+    path("<int:pk>/status.json", views.job_status, name="status"),
+    path("<int:pk>/file", views.job_file, name="file"),
+    path("inputs/<slug:token>", views.input_image, name="input_image"),
+]

@@ -1,0 +1,101 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from billing.selectors import balance_of, price_table
+from billing.services import InsufficientCredits, UnknownPrice
+
+from . import selectors, services
+from .forms import GenerateForm
+from .models import Job, JobImage
+from .ranges import ranged_file_response
+
+
+def home(request):
+    return redirect("videos:gallery" if request.user.is_authenticated else "login")
+
+
+@login_required
+def gallery(request):
+    page = Paginator(selectors.gallery_jobs(request.user), settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    cards = [(job, selectors.progress(job)) for job in page]
+    return render(request, "videos/gallery.html", {"page": page, "cards": cards})
+
+
+@login_required
+def job_new(request):
+    form = GenerateForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.job_create(
+                user=request.user,
+                prompt=data["prompt"],
+                model=data["model"],
+                generation_type=data["generation_type"],
+                aspect_ratio=data["aspect_ratio"],
+                seed=data["seed"],
+                enable_translation=data["enable_translation"],
+                watermark=data["watermark"],
+                images=data["images"],
+            )
+        except (InsufficientCredits, UnknownPrice) as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("videos:detail", pk=job.pk)
+    prices = price_table()
+    return render(
+        request,
+        "videos/new.html",
+        {"form": form, "prices": prices, "balance": balance_of(request.user.pk), "typical": settings.VEO_TYPICAL_SECONDS},
+        status=400 if form.errors else 200,
+    )
+
+
+def _job_or_404(request, pk: int) -> Job:
+    job = selectors.job_for_viewer(request.user, pk)
+    if job is None:
+        raise Http404("No such video.")
+    return job
+
+
+@login_required
+def job_detail(request, pk: int):
+    job = _job_or_404(request, pk)
+    refunded = job.status == Job.Status.FAILED and selectors.was_refunded(job)
+    return render(
+        request,
+        "videos/detail.html",
+        {"job": job, "progress": selectors.progress(job), "refunded": refunded, "images": job.images.all()},
+    )
+
+
+@login_required
+@require_GET
+def job_status(request, pk: int):
+    job = _job_or_404(request, pk)
+    return JsonResponse(selectors.status_payload(job))
+
+
+@login_required
+@require_GET
+def job_file(request, pk: int):
+    job = _job_or_404(request, pk)
+    if job.status != Job.Status.SUCCEEDED or not job.video_file:
+        raise Http404("This video is not ready.")
+    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+
+
+@require_GET
+def input_image(request, token: str):
+    """Uploaded input images, public at an unguessable URL so the provider can fetch them."""
+    image = JobImage.objects.filter(token=token).exclude(file="").first()
+    if image is None:
+        raise Http404()
+    response = FileResponse(image.file.open("rb"), content_type=image.content_type or "image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
