@@ -1,22 +1,10 @@
-from decimal import Decimal
-
 from django.db import migrations
 
-# Defaults only: operators edit prices in admin. Provider credits follow the
-# provider's published list (about $0.005 per credit).
-DEFAULT_PRICES = [
-    ("veo3_fast", "Veo 3 Fast", 10, 60, Decimal("0.30")),
-    ("veo3", "Veo 3 Quality", 40, 250, Decimal("1.25")),
-    ("1080p", "1080p upgrade", 2, 5, Decimal("0.025")),
-]
+from billing.defaults import ensure_default_prices
 
 
 def seed(apps, schema_editor):
-    Price = apps.get_model("billing", "Price")
-    for code, label, credits, provider_credits, cost in DEFAULT_PRICES:
-        Price.objects.get_or_create(
-            code=code, defaults={"label": label, "credits": credits, "provider_credits": provider_credits, "cost_usd": cost}
-        )
+    ensure_default_prices(apps.get_model("billing", "Price"))
 
 
 class Migration(migrations.Migration):

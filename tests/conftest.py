@@ -1,0 +1,164 @@
+"""Shared fixtures: users, a running simulator process, a live server."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+
+from billing.defaults import ensure_default_prices
+from billing.models import Price
+from billing.services import signup_grant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+class SimulatorProcess:
+    """The built-in simulator, run as its own process on a free port."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "videos.simulator", "--port", "0", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        self.url = json.loads(line)["kie_simulator"]
+
+    def config(self, **changes) -> dict:
+        response = requests.post(f"{self.url}/_sim/config", json=changes, timeout=5)
+        response.raise_for_status()
+        return response.json()["config"]
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/_sim/stats", timeout=5).json()
+
+    def calls(self, endpoint: str) -> int:
+        return self.stats()["calls"].get(endpoint, 0)
+
+    def task(self, task_id: str) -> dict:
+        return requests.get(f"{self.url}/_sim/tasks/{task_id}", timeout=5).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def simulator_process():
+    sim = SimulatorProcess("--delay", "0.3")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator_process, settings):
+    """A freshly reset simulator that the app talks to."""
+    simulator_process.reset()
+    settings.KIE_API_BASE_URL = simulator_process.url
+    return simulator_process
+
+
+@pytest.fixture
+def live(live_server, settings, sim):
+    """The app on a live server that the simulator can call back."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+def make_user(django_user_model, username: str, credits: int = 50, **extra):
+    # Transactional tests flush the seeded prices; put the defaults back.
+    ensure_default_prices(Price)
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com", **extra)
+    signup_grant(user=user, amount=credits)
+    return user
+
+
+@pytest.fixture
+def alice(db, django_user_model):
+    return make_user(django_user_model, "alice")
+
+
+@pytest.fixture
+def bob(db, django_user_model):
+    return make_user(django_user_model, "bob")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(alice, bob):
+    from django.test import Client
+
+    c = Client()
+    c.force_login(bob)
+    return c
+
+
+def on_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+postgres_only = pytest.mark.skipif(
+    "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].startswith("postgres"),
+    reason="row locking and real concurrency need PostgreSQL (set DATABASE_URL)",
+)
+
+
+def png_bytes(size=(8, 8), color=(200, 30, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_upload(name: str = "frame.png"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, png_bytes(), content_type="image/png")
+
+
+def generate_data(**overrides) -> dict:
+    data = {
+        "prompt": "A paper boat drifting down a rainy street, close-up, soft light",
+        "model": "veo3_fast",
+        "generation_type": "TEXT_2_VIDEO",
+        "aspect_ratio": "16:9",
+        "enable_translation": "on",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def submit(client, **overrides):
+    """POST the generate form; returns the response."""
+    return client.post("/videos/new/", generate_data(**overrides))
