@@ -91,7 +91,9 @@ def live(live_server, settings, sim):
 def make_user(django_user_model, username: str, credits: int = 50, **extra):
     # Transactional tests flush the seeded prices; put the defaults back.
     ensure_default_prices(Price)
-    user = django_user_model.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com", **extra)
+    user = django_user_model.objects.create_user(
+        username=username, password="pw-" + username, email=f"{username}@example.com", **extra
+    )
     signup_grant(user=user, amount=credits)
     return user
 

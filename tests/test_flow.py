@@ -47,9 +47,21 @@ def test_text_to_video_end_to_end(live, sim, alice_client, alice):
     assert job.task_id and job.video_bytes == job.video_file.size > 0 and len(job.video_sha256) == 64
     body = sim.task(job.task_id)["body"]
     assert body["callBackUrl"] == f"{live.url}/hooks/kie/{job.callback_token}/"
-    assert (body["seeds"], body["watermark"], body["aspect_ratio"], body["enableTranslation"]) == (12345, "ACME", "9:16", True)
+    assert (body["seeds"], body["watermark"], body["aspect_ratio"], body["enableTranslation"]) == (
+        12345,
+        "ACME",
+        "9:16",
+        True,
+    )
     status = alice_client.get(f"/videos/{job.pk}/status.json").json()
-    assert status == {"id": job.pk, "status": "succeeded", "status_label": "Ready", "progress": 100, "video_url": f"/videos/{job.pk}/file", "error": None}
+    assert status == {
+        "id": job.pk,
+        "status": "succeeded",
+        "status_label": "Ready",
+        "progress": 100,
+        "video_url": f"/videos/{job.pk}/file",
+        "error": None,
+    }
     video = b"".join(alice_client.get(f"/videos/{job.pk}/file").streaming_content)
     assert video[4:8] == b"ftyp" and hashlib.sha256(video).hexdigest() == job.video_sha256
     assert balance_of(alice.pk) == 40 == ledger_sum_of(alice.pk)
@@ -60,7 +72,9 @@ def test_text_to_video_end_to_end(live, sim, alice_client, alice):
 
 
 def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client):
-    data = generate_data(generation_type="FIRST_AND_LAST_FRAMES_2_VIDEO", image_url_2="https://images.example.com/last.jpg")
+    data = generate_data(
+        generation_type="FIRST_AND_LAST_FRAMES_2_VIDEO", image_url_2="https://images.example.com/last.jpg"
+    )
     data["image_1"] = png_upload("first.png")
     job = settled(job_after(alice_client.post("/videos/new/", data)))
     first, last = sim.task(job.task_id)["body"]["imageUrls"]
@@ -68,12 +82,18 @@ def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client):
     assert first.startswith(f"{live.url}/videos/inputs/")
     # The provider fetches the upload without logging in, at an unguessable URL.
     fetched = requests.get(first, timeout=5)
-    assert fetched.status_code == 200 and fetched.content == png_bytes() and fetched.headers["Content-Type"] == "image/png"
+    assert (
+        fetched.status_code == 200 and fetched.content == png_bytes() and fetched.headers["Content-Type"] == "image/png"
+    )
     assert requests.get(f"{live.url}/videos/inputs/not-a-real-token", timeout=5).status_code == 404
 
 
 def test_reference_images(live, sim, alice_client):
-    data = generate_data(generation_type="REFERENCE_2_VIDEO", image_url_2="https://images.example.com/b.jpg", image_url_3="https://images.example.com/c.jpg")
+    data = generate_data(
+        generation_type="REFERENCE_2_VIDEO",
+        image_url_2="https://images.example.com/b.jpg",
+        image_url_3="https://images.example.com/c.jpg",
+    )
     data["image_1"] = png_upload()
     job = settled(job_after(alice_client.post("/videos/new/", data)))
     body = sim.task(job.task_id)["body"]
@@ -138,7 +158,12 @@ def test_job_past_its_deadline_is_failed_and_refunded(live, sim, alice_client, a
 
 @pytest.mark.parametrize(
     "code, message",
-    [(422, "could not accept this request"), (402, "unavailable right now"), (501, "Generation failed"), (401, "unavailable right now")],
+    [
+        (422, "could not accept this request"),
+        (402, "unavailable right now"),
+        (501, "Generation failed"),
+        (401, "unavailable right now"),
+    ],
 )
 def test_provider_refusal_fails_the_job_and_refunds(live, sim, alice_client, alice, code, message):
     job = job_after(submit(alice_client, prompt=f"A test [sim:error={code}]"))
@@ -175,7 +200,9 @@ def test_lost_generate_answer_is_not_resent(live, sim, alice_client, settings):
 
 def test_worker_that_died_mid_submit_leaves_no_stuck_job(live, sim, alice, settings):
     now = timezone.now()
-    job = Job.objects.create(user=alice, prompt="p", price_credits=10, status=S.SUBMITTING, lease_until=now - timedelta(seconds=1))
+    job = Job.objects.create(
+        user=alice, prompt="p", price_credits=10, status=S.SUBMITTING, lease_until=now - timedelta(seconds=1)
+    )
     from billing.services import credits_charge
 
     credits_charge(user_id=alice.pk, amount=10, reference=job.charge_reference, reason="video")
@@ -201,7 +228,12 @@ def test_lost_submit_task_is_enqueued_again(live, sim, alice, settings):
 
 def post_callback(live, token: str, body, headers=None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return requests.post(f"{live.url}/hooks/kie/{token}/", data=data, headers={"Content-Type": "application/json", **(headers or {})}, timeout=5)
+    return requests.post(
+        f"{live.url}/hooks/kie/{token}/",
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        timeout=5,
+    )
 
 
 def nested_ok(task_id: str, url: str) -> dict:
@@ -238,7 +270,9 @@ def test_callback_from_a_disallowed_host_fails_safely(live, sim, alice_client, a
     sim.config(callbacks=False)
     job = job_after(submit(alice_client))
     job.refresh_from_db()
-    response = post_callback(live, job.callback_token, nested_ok(job.task_id, "https://169.254.169.254/latest/meta-data"))
+    response = post_callback(
+        live, job.callback_token, nested_ok(job.task_id, "https://169.254.169.254/latest/meta-data")
+    )
     assert response.status_code == 200
     job = settled(job, S.FAILED)
     assert "allowlist" in job.error_message and refunds(job) == 1 and balance_of(alice.pk) == 50
@@ -267,7 +301,9 @@ def test_signed_callbacks(live, sim, alice_client, settings):
     now = int(time.time())
     assert post_callback(live, job.callback_token, body).status_code == 401
     assert post_callback(live, job.callback_token, body, sign("wrong-key", job.task_id, now)).status_code == 401
-    assert post_callback(live, job.callback_token, body, sign("hook-secret", job.task_id, now - 3600)).status_code == 401
+    assert (
+        post_callback(live, job.callback_token, body, sign("hook-secret", job.task_id, now - 3600)).status_code == 401
+    )
     assert post_callback(live, job.callback_token, body, sign("hook-secret", "c" * 32, now)).status_code in (401, 409)
     job.refresh_from_db()
     assert job.status == S.SUBMITTED

@@ -35,15 +35,29 @@ def assert_refused(response, text: str, alice, sim):
         ({"image_url_1": URL}, "Text to video takes no images"),
         ({"generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO"}, "needs one or two images"),
         (
-            {"generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO", "image_url_1": URL, "image_url_2": URL, "image_url_3": URL},
+            {
+                "generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO",
+                "image_url_1": URL,
+                "image_url_2": URL,
+                "image_url_3": URL,
+            },
             "needs one or two images",
         ),
         ({"generation_type": "REFERENCE_2_VIDEO"}, "needs one to three images"),
-        ({"generation_type": "REFERENCE_2_VIDEO", "model": "veo3", "image_url_1": URL}, "only with the Veo 3 Fast model"),
+        (
+            {"generation_type": "REFERENCE_2_VIDEO", "model": "veo3", "image_url_1": URL},
+            "only with the Veo 3 Fast model",
+        ),
         ({"generation_type": "REFERENCE_2_VIDEO", "image_url_2": URL}, "fill the image slots in order"),
-        ({"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "http://images.example.com/a.png"}, "must start with https://"),
+        (
+            {"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "http://images.example.com/a.png"},
+            "must start with https://",
+        ),
         ({"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "https://127.0.0.1/a.png"}, "public web address"),
-        ({"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "https://169.254.169.254/latest"}, "public web address"),
+        (
+            {"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "https://169.254.169.254/latest"},
+            "public web address",
+        ),
         ({"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "https://localhost/a.png"}, "public web address"),
         ({"generation_type": "REFERENCE_2_VIDEO", "image_url_1": "not a url"}, "not a valid web address"),
     ],
@@ -99,7 +113,17 @@ def test_not_enough_credits(alice_client, alice, sim):
 def test_form_page_shows_prices_and_balance(alice_client):
     html = alice_client.get("/videos/new/").content.decode()
     assert "Veo 3 Fast" in html and "10 credits" in html and "Your credits: 50" in html
-    for name in ("prompt", "model", "generation_type", "image_url_1", "image_3", "aspect_ratio", "seed", "enable_translation", "watermark"):
+    for name in (
+        "prompt",
+        "model",
+        "generation_type",
+        "image_url_1",
+        "image_3",
+        "aspect_ratio",
+        "seed",
+        "enable_translation",
+        "watermark",
+    ):
         assert f'name="{name}"' in html
 
 

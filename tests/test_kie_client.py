@@ -59,15 +59,26 @@ def test_the_api_key_is_sent_as_bearer_and_never_shown(sim, caplog):
 
 @pytest.mark.parametrize(
     "code, retryable, refund, breaker",
-    [(402, False, True, True), (422, False, True, False), (429, True, False, False), (455, True, False, False),
-     (500, True, False, False), (501, False, True, False), (505, False, True, True)],
+    [
+        (402, False, True, True),
+        (422, False, True, False),
+        (429, True, False, False),
+        (455, True, False, False),
+        (500, True, False, False),
+        (501, False, True, False),
+        (505, False, True, True),
+    ],
 )
 def test_each_error_code_is_classified(client, sim, code, retryable, refund, breaker):
     sim.config(generate_error=code)
     with pytest.raises(KieError) as info:
         client.generate(GenerateRequest(prompt="x"))
     assert info.value.code == code
-    assert (info.value.retryable, info.value.handling.refund, info.value.handling.breaker) == (retryable, refund, breaker)
+    assert (info.value.retryable, info.value.handling.refund, info.value.handling.breaker) == (
+        retryable,
+        refund,
+        breaker,
+    )
     assert not info.value.maybe_delivered
 
 
@@ -80,7 +91,11 @@ def test_error_code_inside_http_200_is_an_error(client, sim):
 
 def test_provider_validation_message_is_kept(client):
     with pytest.raises(KieError) as info:
-        client.generate(GenerateRequest(prompt="x", generation_type="REFERENCE_2_VIDEO", model="veo3", image_urls=("https://e.com/a.png",)))
+        client.generate(
+            GenerateRequest(
+                prompt="x", generation_type="REFERENCE_2_VIDEO", model="veo3", image_urls=("https://e.com/a.png",)
+            )
+        )
     assert info.value.code == 422 and "veo3_fast" in info.value.message
 
 
@@ -89,7 +104,9 @@ def test_refused_connection_is_retryable_and_not_delivered():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(KieError) as info:
-        KieClient(base_url=f"http://127.0.0.1:{port}", api_key="k", connect_timeout=1).generate(GenerateRequest(prompt="x"))
+        KieClient(base_url=f"http://127.0.0.1:{port}", api_key="k", connect_timeout=1).generate(
+            GenerateRequest(prompt="x")
+        )
     assert info.value.retryable and not info.value.maybe_delivered and info.value.code is None
 
 
@@ -144,25 +161,49 @@ TASK = "a" * 32
 
 
 def test_nested_success_callback_with_url_array():
-    body = {"code": 200, "msg": "ok", "data": {"taskId": TASK, "info": {"resultUrls": ["https://x/v.mp4"], "resolution": "1080p"}, "promptJson": {"p": 1}}}
+    body = {
+        "code": 200,
+        "msg": "ok",
+        "data": {
+            "taskId": TASK,
+            "info": {"resultUrls": ["https://x/v.mp4"], "resolution": "1080p"},
+            "promptJson": {"p": 1},
+        },
+    }
     result = parse_callback(body)
     assert (result.state, result.video_url, result.resolution) == ("succeeded", "https://x/v.mp4", "1080p")
 
 
 def test_nested_success_callback_with_url_json_string():
-    body = {"code": 200, "msg": "ok", "data": {"taskId": TASK, "info": {"resultUrls": json.dumps(["https://x/v.mp4"])}, "promptJson": "{\"p\": 1}"}}
+    body = {
+        "code": 200,
+        "msg": "ok",
+        "data": {"taskId": TASK, "info": {"resultUrls": json.dumps(["https://x/v.mp4"])}, "promptJson": '{"p": 1}'},
+    }
     assert parse_callback(body).video_url == "https://x/v.mp4"
 
 
 @pytest.mark.parametrize("code", [400, 422, 500, 501])
 def test_nested_failure_callback(code):
-    body = {"code": code, "msg": "Your prompt was flagged by content policies.", "data": {"taskId": TASK, "fallbackFlag": False}}
+    body = {
+        "code": code,
+        "msg": "Your prompt was flagged by content policies.",
+        "data": {"taskId": TASK, "fallbackFlag": False},
+    }
     result = parse_callback(body)
     assert result.state == "failed" and result.error_code == code and "flagged" in result.error_message
 
 
 def test_flat_callbacks():
-    ok = parse_callback({"taskId": TASK, "successFlag": 1, "videoUrl": "https://x/v.mp4", "createdAt": 1764000000000, "completedAt": "2026-11-24 10:00:00"})
+    ok = parse_callback(
+        {
+            "taskId": TASK,
+            "successFlag": 1,
+            "videoUrl": "https://x/v.mp4",
+            "createdAt": 1764000000000,
+            "completedAt": "2026-11-24 10:00:00",
+        }
+    )
     assert ok.state == "succeeded" and ok.created_at == datetime.fromtimestamp(1764000000, UTC)
     assert ok.completed_at == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
     for flag in (2, 3):
@@ -177,7 +218,13 @@ def test_success_flag_without_url_keeps_waiting():
 
 
 def test_record_info_shape_with_failure_message():
-    data = {"taskId": TASK, "successFlag": 3, "errorCode": 501, "errorMessage": "Generation failed: unsafe", "createTime": "2026-11-24T10:00:00Z"}
+    data = {
+        "taskId": TASK,
+        "successFlag": 3,
+        "errorCode": 501,
+        "errorMessage": "Generation failed: unsafe",
+        "createTime": "2026-11-24T10:00:00Z",
+    }
     result = parse_status(data, task_id=TASK)
     assert (result.state, result.error_code, result.error_message) == ("failed", 501, "Generation failed: unsafe")
 

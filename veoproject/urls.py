@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from videos import callbacks, views as video_views
+from videos import callbacks
+from videos import views as video_views
 
 from . import accounts
 

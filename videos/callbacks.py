@@ -29,7 +29,9 @@ def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def signature_ok(*, task_id: str, timestamp: str, signature: str, key: str, max_age: int, now: float | None = None) -> bool:
+def signature_ok(
+    *, task_id: str, timestamp: str, signature: str, key: str, max_age: int, now: float | None = None
+) -> bool:
     if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > max_age:
         return False
     expected = base64.b64encode(hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest())

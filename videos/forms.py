@@ -55,9 +55,7 @@ class GenerateForm(forms.Form):
             "invalid": "The seed must be a whole number between 10000 and 99999.",
         },
     )
-    enable_translation = forms.BooleanField(
-        required=False, initial=True, label="Translate my prompt to English"
-    )
+    enable_translation = forms.BooleanField(required=False, initial=True, label="Translate my prompt to English")
     watermark = forms.CharField(required=False, max_length=100, help_text="Optional text watermark.")
 
     def __init__(self, *args, **kwargs):
@@ -65,7 +63,9 @@ class GenerateForm(forms.Form):
         limit = settings.PROMPT_MAX_LENGTH
         self.fields["prompt"] = forms.CharField(
             max_length=limit,
-            widget=forms.Textarea(attrs={"rows": 5, "placeholder": "A slow dolly shot through a misty forest at dawn…"}),
+            widget=forms.Textarea(
+                attrs={"rows": 5, "placeholder": "A slow dolly shot through a misty forest at dawn…"}
+            ),
             error_messages={
                 "required": "Describe the video you want.",
                 "max_length": f"Keep the prompt under {limit} characters.",

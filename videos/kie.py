@@ -203,7 +203,9 @@ class KieClient:
             )
         except KieError as exc:
             if exc.code in (400, 404):  # "still processing": the docs say wait and ask again
-                raise KieError(exc.message, code=exc.code, handling=Handling("1080p still processing", "later"))
+                raise KieError(
+                    exc.message, code=exc.code, handling=Handling("1080p still processing", "later")
+                ) from None
             raise
         url = data.get("resultUrl") if isinstance(data, dict) else None
         if not isinstance(url, str) or not url:
@@ -273,7 +275,9 @@ def _maybe_delivered(exc: requests.RequestException) -> bool:
     return not isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
-def _emit(record: Recorder | None, method: str, path: str, status: int | None, code: int | None, started: float, error: str) -> None:
+def _emit(
+    record: Recorder | None, method: str, path: str, status: int | None, code: int | None, started: float, error: str
+) -> None:
     if record is not None:
         record(
             CallRecord(

@@ -100,6 +100,9 @@ class JobImage(models.Model):
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["job", "position"], name="job_image_position_unique")]
 
+    def __str__(self) -> str:
+        return f"Image {self.position} of job {self.job_id}"
+
 
 class ProviderCall(models.Model):
     """One exchange with the provider (or one callback from it), for operators."""

@@ -54,7 +54,9 @@ def ranged_file_response(request, field_file, *, content_type: str, filename: st
     else:
         start, end = wanted
         length = end - start + 1
-        response = StreamingHttpResponse(_stream(field_file.open("rb"), start, length), status=206, content_type=content_type)
+        response = StreamingHttpResponse(
+            _stream(field_file.open("rb"), start, length), status=206, content_type=content_type
+        )
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
         response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"

@@ -9,8 +9,19 @@ from .models import Job
 S = Job.Status
 
 GALLERY_FIELDS = (
-    "id", "user_id", "prompt", "model", "generation_type", "aspect_ratio", "status", "price_credits",
-    "error_message", "video_file", "created_at", "submitted_at", "finished_at",
+    "id",
+    "user_id",
+    "prompt",
+    "model",
+    "generation_type",
+    "aspect_ratio",
+    "status",
+    "price_credits",
+    "error_message",
+    "video_file",
+    "created_at",
+    "submitted_at",
+    "finished_at",
 )
 
 

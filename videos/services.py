@@ -231,7 +231,9 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
     Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
     if result.state == "failed":
         Job.objects.filter(pk=job_id).update(**stamp)
-        return job_fail(job_id, reason=result.error_message or "The provider could not generate this video.", from_statuses=waiting)
+        return job_fail(
+            job_id, reason=result.error_message or "The provider could not generate this video.", from_statuses=waiting
+        )
     if result.state == "pending":
         # Success without a URL yet (or still generating): ask again soon.
         Job.objects.filter(pk=job_id, status=S.SUBMITTED).update(
@@ -259,7 +261,13 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
 
 def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
     """Record an accepted callback in the job's history and settle it."""
-    ProviderCall.objects.create(job=job, endpoint=endpoint, http_status=200, code=200 if result.state != "failed" else result.error_code, error=result.error_message[:500])
+    ProviderCall.objects.create(
+        job=job,
+        endpoint=endpoint,
+        http_status=200,
+        code=200 if result.state != "failed" else result.error_code,
+        error=result.error_message[:500],
+    )
     return job_apply_result(job.pk, result, via="callback")
 
 
@@ -351,7 +359,9 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
             enqueue("poll_job", pk)
             counts["polled"] += 1
 
-    for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list("pk", flat=True):
+    for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list(
+        "pk", flat=True
+    ):
         if job_fail(pk, reason="The video took too long and was cancelled. Your credits were returned."):
             counts["expired"] += 1
 

@@ -50,7 +50,12 @@ def job_new(request):
     return render(
         request,
         "videos/new.html",
-        {"form": form, "prices": prices, "balance": balance_of(request.user.pk), "typical": settings.VEO_TYPICAL_SECONDS},
+        {
+            "form": form,
+            "prices": prices,
+            "balance": balance_of(request.user.pk),
+            "typical": settings.VEO_TYPICAL_SECONDS,
+        },
         status=400 if form.errors else 200,
     )
 

@@ -2,6 +2,7 @@
 videos.simulator` and `manage.py kie_simulator`."""
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -51,7 +52,5 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(parser)
     options = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve(simulator_from(options), ready=announce)
-    except KeyboardInterrupt:
-        pass

@@ -1,3 +1,5 @@
+import contextlib
+
 from django.core.management.base import BaseCommand
 
 from videos.simulator.cli import add_arguments, announce, simulator_from
@@ -11,7 +13,5 @@ class Command(BaseCommand):
         add_arguments(parser)
 
     def handle(self, **options):
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             serve(simulator_from(options), ready=announce)
-        except KeyboardInterrupt:
-            pass

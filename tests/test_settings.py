@@ -1,0 +1,37 @@
+"""Settings come from the environment with safe defaults and clear errors."""
+
+import os
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def load_settings(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KIE_", "DEBUG", "SECRET_KEY", "DATABASE_URL"))}
+    clean.update(env, DJANGO_SETTINGS_MODULE="veoproject.settings")
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.KIE_API_BASE_URL)"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+
+
+def test_missing_api_key_with_the_real_provider_is_a_clear_error():
+    result = load_settings(DEBUG="on")
+    assert result.returncode != 0
+    assert "KIE_API_KEY is not set but KIE_API_BASE_URL is https://api.kie.ai" in result.stderr
+
+
+def test_simulator_needs_no_key_and_debug_cookies_are_not_secure():
+    result = load_settings(DEBUG="on", KIE_API_BASE_URL="http://127.0.0.1:8010")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "http://127.0.0.1:8010"]
+
+
+def test_production_cookies_are_secure():
+    result = load_settings(DEBUG="off", SECRET_KEY="s" * 50, KIE_API_KEY="real-key")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "https://api.kie.ai"]
+
+
+def test_debug_off_needs_a_secret_key():
+    result = load_settings(DEBUG="off", KIE_API_KEY="real-key")
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
