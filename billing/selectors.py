@@ -28,4 +28,6 @@ def wallets_out_of_balance() -> list[tuple[int, int, int]]:
 
 
 def price_table() -> dict[str, Price]:
-    return {p.code: p for p in Price.objects.all()}
+    """Prices for display: models from cheapest up, then the 1080p upgrade."""
+    prices = sorted(Price.objects.all(), key=lambda p: (p.code == "1080p", p.credits))
+    return {p.code: p for p in prices}

@@ -59,6 +59,7 @@ class GenerateForm(forms.Form):
     watermark = forms.CharField(required=False, max_length=100, help_text="Optional text watermark.")
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         limit = settings.PROMPT_MAX_LENGTH
         self.fields["prompt"] = forms.CharField(

@@ -1,0 +1,116 @@
+"""A real browser (Debian's Chromium driven by Playwright): sign up, make a
+video against the simulator, watch it finish without reloading, play it.
+Screenshots go to tests/artifacts/."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+@pytest.fixture
+def page(live):
+    # Playwright's sync API runs an event loop in this thread; Django would
+    # otherwise refuse ORM calls from the test body.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        yield context.new_page()
+        context.close()
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def test_sign_up_generate_watch_and_play(page, live, sim, db):
+    from billing.models import Price
+    from billing.defaults import ensure_default_prices
+
+    ensure_default_prices(Price)
+    sim.config(delay=4)
+    page.goto(f"{live.url}/accounts/signup/")
+    page.fill("input[name=username]", "browser")
+    page.fill("input[name=email]", "browser@example.com")
+    page.fill("input[name=password1]", "Browser-pass-2026")
+    page.fill("input[name=password2]", "Browser-pass-2026")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live.url}/videos/")
+    assert "No videos yet" in page.content()
+
+    page.goto(f"{live.url}/videos/new/")
+    page.screenshot(path=str(ARTIFACTS / "new.png"), full_page=True)
+    page.fill("textarea[name=prompt]", "A lighthouse in a storm at night, waves crashing, slow aerial orbit")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live.url}/videos/*/")
+    page.evaluate("window.__sameDocument = true")
+    page.screenshot(path=str(ARTIFACTS / "job-running.png"), full_page=True)
+    assert page.locator("[data-progress]").count() == 1
+
+    # The page turns into a player by itself: no reload (the marker survives).
+    page.wait_for_selector("video.player", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.locator("[data-status-label]").inner_text() == "Ready"
+    page.wait_for_function("document.querySelector('video.player').readyState >= 1", timeout=10_000)
+    duration = page.evaluate("document.querySelector('video.player').duration")
+    assert 1.5 < duration < 3  # the simulator's two-second sample
+    page.evaluate("document.querySelector('video.player').muted = true")
+    page.evaluate("document.querySelector('video.player').play()")
+    page.wait_for_function("document.querySelector('video.player').currentTime > 0.2", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "job-done.png"), full_page=True)
+
+    page.goto(f"{live.url}/videos/")
+    page.wait_for_selector(".card video")
+    page.screenshot(path=str(ARTIFACTS / "gallery.png"), full_page=True)
+    page.goto(f"{live.url}/billing/")
+    assert page.locator("[data-balance]").get_attribute("data-balance") == "40"
+    page.screenshot(path=str(ARTIFACTS / "billing.png"), full_page=True)
+
+
+def test_gallery_updates_running_cards_and_then_stops_polling(page, live, sim, db, django_user_model):
+    from .conftest import make_user
+
+    sim.config(delay=3)
+    user = make_user(django_user_model, "watcher")
+    page.goto(f"{live.url}/accounts/login/")
+    page.fill("input[name=username]", "watcher")
+    page.fill("input[name=password]", "pw-watcher")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live.url}/videos/")
+    for prompt in ("A red kite over green hills", "A blue whale in deep water [sim:fail]"):
+        page.goto(f"{live.url}/videos/new/")
+        page.fill("textarea[name=prompt]", prompt)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{live.url}/videos/*/")
+    page.goto(f"{live.url}/videos/")
+    page.evaluate("window.__sameDocument = true")
+    status_requests = []
+    page.on("request", lambda r: status_requests.append(r.url) if r.url.endswith("status.json") else None)
+    page.wait_for_selector(".card video", timeout=20_000)
+    page.wait_for_selector(".card .badge.failed", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert "10 credits returned" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "gallery-live.png"), full_page=True)
+    seen = len(status_requests)
+    page.wait_for_timeout(7000)  # two more intervals: every job is final, so nothing is polled
+    assert len(status_requests) == seen
+    assert user.wallet.balance == 50 - 10  # the failed one was refunded
