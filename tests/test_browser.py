@@ -43,8 +43,8 @@ def page(live):
 
 
 def test_sign_up_generate_watch_and_play(page, live, sim, db):
-    from billing.models import Price
     from billing.defaults import ensure_default_prices
+    from billing.models import Price
 
     ensure_default_prices(Price)
     sim.config(delay=4)
