@@ -14,6 +14,12 @@ from django.db.models import Q
 class Wallet(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wallet")
     balance = models.BigIntegerField(default=0)
+    daily_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Credits this user may spend a day; empty: the default setting, 0: no cap."
+    )
+    monthly_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Credits this user may spend a month; empty: the default, 0: no cap."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -39,6 +45,9 @@ class LedgerEntry(models.Model):
     # set: one charge and at most one refund per job.
     reference = models.CharField(max_length=64, blank=True, default="")
     reason = models.CharField(max_length=255, blank=True, default="")
+    # What the entry means at the provider: a charge's provider credits, or
+    # minus them on its refund. Provider spend is the sum of this column.
+    provider_credits = models.IntegerField(default=0)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -84,3 +93,38 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label}: {self.credits} credits"
+
+
+class BreakerState(models.Model):
+    """The circuit breaker: one row. While open, no new submission is
+    accepted and no queued job is sent. Only an operator closes it."""
+
+    name = models.CharField(max_length=16, unique=True, default="provider")
+    is_open = models.BooleanField(default=False)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "circuit breaker"
+
+    def __str__(self) -> str:
+        return f"Circuit breaker: {'OPEN' if self.is_open else 'closed'}"
+
+
+class BreakerEvent(models.Model):
+    class Kind(models.TextChoices):
+        TRIP = "trip", "Tripped"
+        RESET = "reset", "Reset"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.reason}"

@@ -2,7 +2,7 @@
 
 from django.db.models import Sum
 
-from .models import LedgerEntry, Price, Wallet
+from .models import BreakerState, LedgerEntry, Price, Wallet
 
 
 def balance_of(user_id: int) -> int:
@@ -31,3 +31,11 @@ def price_table() -> dict[str, Price]:
     """Prices for display: models from cheapest up, then the 1080p upgrade."""
     prices = sorted(Price.objects.all(), key=lambda p: (p.code == "1080p", p.credits))
     return {p.code: p for p in prices}
+
+
+def breaker_is_open() -> bool:
+    return BreakerState.objects.filter(name="provider", is_open=True).exists()
+
+
+def breaker_state() -> BreakerState:
+    return BreakerState.objects.filter(name="provider").first() or BreakerState(name="provider")

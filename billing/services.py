@@ -6,9 +6,12 @@ last line of defence."""
 import logging
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from .models import LedgerEntry, Price, Wallet
+from . import limits
+from .models import BreakerEvent, BreakerState, LedgerEntry, Price, Wallet
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +26,45 @@ class UnknownPrice(Exception):
     pass
 
 
+class Refused(Exception):
+    """A submission the rules do not allow now; `message` is for the user."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.message, self.retry_after = message, retry_after
+
+
+class SubmissionsPaused(Refused):
+    pass
+
+
+class CapReached(Refused):
+    pass
+
+
+class RateLimited(Refused):
+    pass
+
+
+class _TripBreaker(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 def _locked_wallet(user_id: int) -> Wallet:
     Wallet.objects.get_or_create(user_id=user_id)
     return Wallet.objects.select_for_update().get(user_id=user_id)
 
 
 def _post(
-    *, user_id: int, amount: int, kind: str, reference: str = "", reason: str = "", actor_id: int | None = None
+    *,
+    user_id: int,
+    amount: int,
+    kind: str,
+    reference: str = "",
+    reason: str = "",
+    actor_id: int | None = None,
+    provider_credits: int = 0,
 ) -> LedgerEntry:
     """Append one ledger row and move the cached balance with it.
 
@@ -51,6 +86,7 @@ def _post(
             reference=reference,
             reason=reason[:255],
             actor_id=actor_id,
+            provider_credits=provider_credits,
         )
         Wallet.objects.filter(pk=wallet.pk).update(balance=new_balance)
     return entry
@@ -86,15 +122,61 @@ def credits_grant(
     return entry
 
 
-def credits_charge(*, user_id: int, amount: int, reference: str, reason: str) -> LedgerEntry:
-    """Take `amount` credits for `reference` (e.g. "job:42").
+def credits_charge(*, user_id: int, amount: int, reference: str, reason: str, provider_credits: int = 0) -> LedgerEntry:
+    """Take `amount` credits for `reference` (e.g. "job:42"), noting what it
+    will cost at the provider.
 
     Must be called inside the caller's transaction that creates the thing
     paid for, so both commit or neither. Raises InsufficientCredits.
     """
     if amount <= 0:
         raise ValueError("A charge must be positive.")
-    return _post(user_id=user_id, amount=-amount, kind=LedgerEntry.Kind.CHARGE, reference=reference, reason=reason)
+    return _post(
+        user_id=user_id,
+        amount=-amount,
+        kind=LedgerEntry.Kind.CHARGE,
+        reference=reference,
+        reason=reason,
+        provider_credits=provider_credits,
+    )
+
+
+PAUSED_MESSAGE = "New videos are paused for maintenance. Please try again later; nothing was charged."
+
+
+def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> LedgerEntry:
+    """Admit one submission and charge it, or refuse it with nothing written.
+
+    In one transaction, with the breaker row (global) and the user's wallet
+    locked, so that concurrent submissions cannot slip past any rule: the
+    breaker, the per-minute rate, the user's daily and monthly caps, the
+    global provider-spend caps, the spend breaker, then the balance. In-flight
+    jobs count against the caps because they are charged at admission.
+    Raises Refused (SubmissionsPaused, RateLimited, CapReached) or
+    InsufficientCredits.
+    """
+    try:
+        with transaction.atomic():
+            if _locked_breaker().is_open:
+                raise SubmissionsPaused(PAUSED_MESSAGE)
+            wallet = _locked_wallet(user_id)
+            now = timezone.now()
+            limits.check_rate(user_id=user_id, now=now)
+            limits.check_user_caps(wallet=wallet, amount=price.credits, now=now)
+            limits.check_global_caps(provider_credits=price.provider_credits, now=now)
+            trip = limits.spend_trip_reason(provider_credits=price.provider_credits, now=now)
+            if trip:
+                raise _TripBreaker(trip)
+            return credits_charge(
+                user_id=user_id,
+                amount=price.credits,
+                reference=reference,
+                reason=reason,
+                provider_credits=price.provider_credits,
+            )
+    except _TripBreaker as exc:
+        breaker_trip(reason=exc.reason)
+        raise SubmissionsPaused(PAUSED_MESSAGE) from None
 
 
 def credits_refund(*, reference: str, reason: str) -> LedgerEntry | None:
@@ -119,6 +201,7 @@ def credits_refund(*, reference: str, reason: str) -> LedgerEntry | None:
                     kind=LedgerEntry.Kind.REFUND,
                     reference=reference,
                     reason=reason,
+                    provider_credits=-charge.provider_credits,
                 )
         except IntegrityError:
             return None
@@ -141,3 +224,42 @@ def signup_grant(*, user: AbstractBaseUser, amount: int) -> LedgerEntry | None:
     return credits_grant(
         user=user, amount=amount, reason="Welcome credits", kind=LedgerEntry.Kind.SIGNUP, reference=f"user:{user.pk}"
     )
+
+
+# --- circuit breaker ---------------------------------------------------------
+
+
+def _locked_breaker() -> BreakerState:
+    BreakerState.objects.get_or_create(name="provider")
+    return BreakerState.objects.select_for_update().get(name="provider")
+
+
+def breaker_trip(*, reason: str) -> bool:
+    """Open the breaker (stop all new submissions) and tell operators.
+    Returns False if it was open already (then nothing is recorded again)."""
+    with transaction.atomic():
+        state = _locked_breaker()
+        if state.is_open:
+            return False
+        state.is_open, state.reason, state.changed_at = True, reason[:500], timezone.now()
+        state.save()
+        BreakerEvent.objects.create(kind=BreakerEvent.Kind.TRIP, reason=reason[:500])
+    log.error("circuit breaker tripped: %s", reason)
+    mail_admins("Circuit breaker tripped: submissions stopped", f"{reason}\n\nReset it in admin once resolved.")
+    return True
+
+
+def breaker_reset(*, actor: AbstractBaseUser, reason: str) -> bool:
+    """Close the breaker (an operator's decision). Returns False if it was closed."""
+    if not reason.strip():
+        raise ValueError("A reason is required.")
+    with transaction.atomic():
+        state = _locked_breaker()
+        if not state.is_open:
+            return False
+        state.is_open, state.reason, state.changed_at = False, "", timezone.now()
+        state.save()
+        BreakerEvent.objects.create(kind=BreakerEvent.Kind.RESET, reason=reason.strip()[:500], actor=actor)
+    log.warning("circuit breaker reset by %s: %s", actor, reason)
+    mail_admins("Circuit breaker reset: submissions resumed", f"Reset by {actor}: {reason}")
+    return True

@@ -214,8 +214,18 @@ def test_worker_that_died_mid_submit_leaves_no_stuck_job(live, sim, alice, setti
     assert job.status == S.FAILED and refunds(job) == 1 and balance_of(alice.pk) == 50
 
 
-def test_lost_submit_task_is_enqueued_again(live, sim, alice, settings):
+def test_queued_job_that_missed_its_dispatch_is_dispatched_by_the_tick(live, sim, alice):
     job = Job.objects.create(user=alice, prompt="p", price_credits=10)
+    from billing.services import credits_charge
+
+    credits_charge(user_id=alice.pk, amount=10, reference=job.charge_reference, reason="video")
+    assert services.jobs_tick()["dispatched"] == 1
+    settled(job)
+
+
+def test_lost_submit_task_is_enqueued_again(live, sim, alice):
+    old = timezone.now() - timedelta(minutes=5)
+    job = Job.objects.create(user=alice, prompt="p", price_credits=10, dispatched_at=old, enqueued_at=old)
     from billing.services import credits_charge
 
     credits_charge(user_id=alice.pk, amount=10, reference=job.charge_reference, reason="video")

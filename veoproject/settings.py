@@ -208,6 +208,48 @@ JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=30 * 60)
 POLL_GRACE_SECONDS = env.int("POLL_GRACE_SECONDS", default=30)
 GALLERY_PAGE_SIZE = 12
 
+# --- Budgets (0 means no cap) ----------------------------------------------
+# Per user, in credits spent (charges less refunds); overridable per wallet.
+USER_DAILY_CAP_CREDITS = env.int("USER_DAILY_CAP_CREDITS", default=500)
+USER_MONTHLY_CAP_CREDITS = env.int("USER_MONTHLY_CAP_CREDITS", default=5000)
+# All users together, in provider credits (what the operator pays).
+GLOBAL_DAILY_CAP_PROVIDER_CREDITS = env.int("GLOBAL_DAILY_CAP_PROVIDER_CREDITS", default=200_000)
+GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS = env.int("GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS", default=3_000_000)
+# Accepted submissions per user per minute (rejected form posts do not count).
+USER_SUBMISSIONS_PER_MINUTE = env.int("USER_SUBMISSIONS_PER_MINUTE", default=10)
+# Circuit breaker on spend: provider credits in the sliding window above the
+# limit, or above MULTIPLE times the day's usual rate (never below FLOOR).
+BREAKER_WINDOW_MINUTES = env.int("BREAKER_WINDOW_MINUTES", default=10)
+BREAKER_WINDOW_LIMIT = env.int("BREAKER_WINDOW_LIMIT", default=30_000)
+BREAKER_ABNORMAL_MULTIPLE = env.float("BREAKER_ABNORMAL_MULTIPLE", default=10.0)
+BREAKER_ABNORMAL_FLOOR = env.int("BREAKER_ABNORMAL_FLOOR", default=3_000)
+# Provider balance: checked on a schedule; operators are emailed when it
+# falls below this many provider credits (once per crossing).
+PROVIDER_LOW_BALANCE = env.int("PROVIDER_LOW_BALANCE", default=5_000)
+
+# --- Concurrency and provider limits ---------------------------------------
+# Jobs a user may have running at once; more wait in the queue, in order.
+USER_RUNNING_SLOTS = env.int("USER_RUNNING_SLOTS", default=3)
+# Jobs at the provider at once, all users together.
+GLOBAL_INFLIGHT_CAP = env.int("GLOBAL_INFLIGHT_CAP", default=40)
+# The provider accepts 20 new generations per 10 seconds (not queued there).
+PROVIDER_RATE_LIMIT = env.int("PROVIDER_RATE_LIMIT", default=20)
+PROVIDER_RATE_WINDOW_SECONDS = env.float("PROVIDER_RATE_WINDOW_SECONDS", default=10.0)
+# 429 backoff: BASE, 2×BASE, 4×BASE … 32×BASE seconds (with jitter), then refund.
+KIE_BACKOFF_BASE_SECONDS = env.float("KIE_BACKOFF_BASE_SECONDS", default=1.0)
+# 455, 500 and unreachable provider: retry after these many seconds, then refund.
+KIE_RETRY_DELAYS = env.list("KIE_RETRY_DELAYS", cast=int, default=[30, 60, 120, 240, 480])
+
+# --- Reuse of identical requests with an explicit seed ---------------------
+# off | user (the same user's earlier video) | global (anyone's)
+VIDEO_REUSE_SCOPE = env.str("VIDEO_REUSE_SCOPE", default="user")
+# What a reused video costs, in percent of the model's price.
+VIDEO_REUSE_PERCENT = env.int("VIDEO_REUSE_PERCENT", default=0)
+
+# --- 1080p upgrade ---------------------------------------------------------
+HD_RETRY_SECONDS = env.int("HD_RETRY_SECONDS", default=25)
+HD_MAX_ATTEMPTS = env.int("HD_MAX_ATTEMPTS", default=16)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -11,7 +11,16 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class HdStatus(models.TextChoices):
+    NONE = "", "None"
+    PENDING = "pending", "Processing"
+    SUCCEEDED = "succeeded", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class Job(models.Model):
+    HdStatus = HdStatus
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"  # charged, waiting to be sent to the provider
         SUBMITTING = "submitting", "Submitting"  # a worker is sending it
@@ -34,6 +43,7 @@ class Job(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     price_credits = models.PositiveIntegerField(help_text="Credits charged, frozen at submission.")
+    provider_credits = models.PositiveIntegerField(default=0, help_text="What it costs at the provider, frozen.")
     task_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
     # The provider calls back to /hooks/kie/<callback_token>/: unguessable, one per job.
     callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
@@ -61,6 +71,19 @@ class Job(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Set when a queued job is granted a running slot (see jobs_dispatch).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    # The optional 1080p upgrade of a finished 16:9 video.
+    hd_status = models.CharField(max_length=12, choices=HdStatus.choices, default=HdStatus.NONE)
+    hd_price_credits = models.PositiveIntegerField(null=True, blank=True)
+    hd_file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
+    hd_error = models.CharField(max_length=500, blank=True, default="")
+    hd_attempts = models.PositiveIntegerField(default=0)
+    hd_round = models.PositiveSmallIntegerField(default=0, help_text="Upgrades asked for (one charge each).")
+    hd_next_at = models.DateTimeField(null=True, blank=True)
+    hd_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -84,6 +107,19 @@ class Job(models.Model):
     @property
     def charge_reference(self) -> str:
         return f"job:{self.pk}"
+
+    @property
+    def hd_reference(self) -> str:
+        return f"hd:{self.pk}:{self.hd_round}"
+
+    @property
+    def can_upgrade_hd(self) -> bool:
+        return (
+            self.status == self.Status.SUCCEEDED
+            and self.aspect_ratio == "16:9"
+            and bool(self.task_id)
+            and self.hd_status in (HdStatus.NONE, HdStatus.FAILED)
+        )
 
 
 class JobImage(models.Model):
@@ -120,3 +156,28 @@ class ProviderCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} → {self.code}"
+
+
+class ProviderGate(models.Model):
+    """One row, locked to serialise decisions that must be global across
+    processes: handing out running slots and the provider's rate limit."""
+
+    name = models.CharField(max_length=16, unique=True, default="generate")
+
+    def __str__(self) -> str:
+        return f"gate {self.name}"
+
+    @classmethod
+    def lock(cls) -> "ProviderGate":
+        cls.objects.get_or_create(name="generate")
+        return cls.objects.select_for_update().get(name="generate")
+
+
+class SendPermit(models.Model):
+    """One generate request sent (or about to be): the sliding window of
+    these enforces the provider's limit of N new generations per window."""
+
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"permit at {self.created_at}"

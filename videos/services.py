@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from billing import services as billing
 
-from . import kie
+from . import dispatch, kie
 from .downloads import DownloadError, store_video
 from .models import Job, JobImage, ProviderCall
 
@@ -65,12 +66,29 @@ def job_create(
     watermark: str,
     images: list[ImageInput],
 ) -> Job:
-    """Create a queued job, charge its price, and hand it to the worker.
+    """Create a queued job, charge its price, and offer it a running slot.
 
-    Raises billing.InsufficientCredits or billing.UnknownPrice; then
-    nothing is written. The submit task is enqueued after commit.
+    An identical earlier request with an explicit seed is reused instead
+    (VIDEO_REUSE_SCOPE): the new job is finished at once, for
+    VIDEO_REUSE_PERCENT of the price, with no provider call.
+    Raises billing.Refused (paused, rate limited, over a cap),
+    billing.InsufficientCredits or billing.UnknownPrice; then nothing is
+    written.
     """
     price = billing.price_for(model)
+    original = find_reusable(
+        user=user,
+        prompt=prompt,
+        model=model,
+        generation_type=generation_type,
+        aspect_ratio=aspect_ratio,
+        seed=seed,
+        enable_translation=enable_translation,
+        watermark=watermark,
+        has_images=bool(images),
+    )
+    if original is not None:
+        return _job_reuse(user=user, original=original, price=price.credits)
     with transaction.atomic():
         job = Job.objects.create(
             user=user,
@@ -82,9 +100,10 @@ def job_create(
             enable_translation=enable_translation,
             watermark=watermark,
             price_credits=price.credits,
+            provider_credits=price.provider_credits,
         )
-        billing.credits_charge(
-            user_id=user.pk, amount=price.credits, reference=job.charge_reference, reason=f"Video #{job.pk} ({model})"
+        billing.job_charge(
+            user_id=user.pk, price=price, reference=job.charge_reference, reason=f"Video #{job.pk} ({model})"
         )
         for position, image in enumerate(images, start=1):
             row = JobImage(job=job, position=position, source_url=image.url, content_type=image.content_type)
@@ -92,8 +111,52 @@ def job_create(
                 ext = {"image/png": "png", "image/webp": "webp"}.get(image.content_type, "jpg")
                 row.file.save(f"{row.token}.{ext}", image.upload, save=False)
             row.save()
-        transaction.on_commit(lambda: enqueue("submit_job", job.pk))
+        dispatch.dispatch_after_commit()
     log.info("job %s created user=%s model=%s price=%s", job.pk, user.pk, model, price.credits)
+    return job
+
+
+def find_reusable(*, user, seed: int | None, has_images: bool, **request) -> Job | None:
+    """A finished video made from exactly this request, if reuse applies."""
+    scope = settings.VIDEO_REUSE_SCOPE
+    if scope not in ("user", "global") or seed is None or has_images:
+        return None
+    candidates = Job.objects.filter(status=S.SUCCEEDED, seed=seed, images__isnull=True, **request).exclude(
+        video_file=""
+    )
+    if scope == "user":
+        candidates = candidates.filter(user=user)
+    return candidates.order_by("-id").first()
+
+
+def _job_reuse(*, user, original: Job, price: int) -> Job:
+    credits = price * settings.VIDEO_REUSE_PERCENT // 100
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.create(
+            user=user,
+            prompt=original.prompt,
+            model=original.model,
+            generation_type=original.generation_type,
+            aspect_ratio=original.aspect_ratio,
+            seed=original.seed,
+            enable_translation=original.enable_translation,
+            watermark=original.watermark,
+            price_credits=credits,
+            status=S.SUCCEEDED,
+            reused_from=original,
+            video_file=original.video_file.name,
+            video_bytes=original.video_bytes,
+            video_sha256=original.video_sha256,
+            resolution=original.resolution,
+            submitted_at=now,
+            finished_at=now,
+        )
+        if credits:
+            billing.credits_charge(
+                user_id=user.pk, amount=credits, reference=job.charge_reference, reason=f"Video #{job.pk} (reused)"
+            )
+    log.info("job %s reuses job %s for %s credits", job.pk, original.pk, credits)
     return job
 
 
@@ -112,11 +175,13 @@ def image_urls(job: Job) -> tuple[str, ...]:
 
 
 def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
-    """Send a queued job to the provider. Idempotent: only a queued job
-    whose retry time has come is claimed; anyone else returns at once."""
+    """Send a dispatched job to the provider. Idempotent: only a queued,
+    dispatched job whose retry time has come is claimed; anyone else
+    returns at once. A 429 is retried here with exponential backoff; other
+    transient errors put the job back in the queue (keeping its slot)."""
     now = timezone.now()
     claimed = (
-        Job.objects.filter(pk=job_id, status=S.QUEUED)
+        Job.objects.filter(pk=job_id, status=S.QUEUED, dispatched_at__isnull=False)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .update(status=S.SUBMITTING, attempts=F("attempts") + 1, lease_until=now + SUBMIT_LEASE, next_attempt_at=None)
     )
@@ -134,11 +199,25 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
         enable_translation=job.enable_translation,
         watermark=job.watermark,
     )
-    try:
-        task_id = (client or kie.default_client()).generate(request, record=recorder(job.pk))
-    except kie.KieError as exc:
-        _after_submit_error(job, exc)
-        return
+    client = client or kie.default_client()
+    backoffs = 0
+    while True:
+        if not dispatch.provider_permit():
+            _requeue(job, delay=timedelta(seconds=5))
+            return
+        try:
+            task_id = client.generate(request, record=recorder(job.pk))
+            break
+        except kie.KieError as exc:
+            if exc.handling.retry == "backoff" and backoffs < len(BACKOFF_STEPS):
+                delay = backoff_delay(backoffs)
+                log.warning("job %s: provider rate limit, retry in %.1fs", job.pk, delay)
+                time.sleep(delay)
+                backoffs += 1
+                Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(lease_until=timezone.now() + SUBMIT_LEASE)
+                continue
+            _after_submit_error(job, exc)
+            return
     now = timezone.now()
     with transaction.atomic():
         # A fast callback may have stored the task id (and settled) already.
@@ -151,6 +230,13 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
             lease_until=None,
         )
     log.info("job %s submitted task=%s", job.pk, task_id)
+
+
+def _requeue(job: Job, *, delay: timedelta) -> None:
+    """Back to the queue, keeping the running slot, until `delay` passed."""
+    Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
+        status=S.QUEUED, next_attempt_at=timezone.now() + delay, lease_until=None, enqueued_at=None
+    )
 
 
 def _after_submit_error(job: Job, exc: kie.KieError) -> None:
@@ -168,28 +254,32 @@ def _after_submit_error(job: Job, exc: kie.KieError) -> None:
         )
         log.warning("job %s: generate answer lost (%s); waiting for a callback", job.pk, exc.message)
         return
-    if exc.handling.alert:
+    if exc.handling.breaker:
         log.error("job %s: provider needs an operator: code=%s %s", job.pk, exc.code, exc.message)
-    if exc.retryable and job.attempts < MAX_SUBMIT_ATTEMPTS:
-        delay = retry_delay(exc, job.attempts)
-        Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
-            status=S.QUEUED, next_attempt_at=now + delay, lease_until=None, enqueued_at=None
-        )
-        log.warning("job %s: submit retry %s in %.0fs (code=%s)", job.pk, job.attempts, delay.total_seconds(), exc.code)
+        from billing.services import breaker_trip
+
+        breaker_trip(reason=f"Provider answered {exc.code}: {exc.handling.meaning} ({exc.message})")
+    delays = settings.KIE_RETRY_DELAYS
+    if exc.handling.retry == "later" and job.attempts <= len(delays):
+        delay = timedelta(seconds=delays[job.attempts - 1])
+        _requeue(job, delay=delay)
+        log.warning("job %s: submit retry %s in %ss (code=%s)", job.pk, job.attempts, delay.seconds, exc.code)
         return
     job_fail(job.pk, reason=user_message(exc), from_statuses=(S.SUBMITTING,))
 
 
-def retry_delay(exc: kie.KieError, attempt: int) -> timedelta:
-    """429: exponential backoff with jitter (1, 2, 4 … 32 s); otherwise a
-    patient fixed-growth delay for maintenance, 5xx and network errors."""
-    if exc.handling.retry == "backoff":
-        base = min(2 ** (attempt - 1), 32)
-        return timedelta(seconds=base * random.uniform(0.5, 1.5))
-    return timedelta(seconds=min(30 * attempt, 300))
+BACKOFF_STEPS = (1, 2, 4, 8, 16, 32)
+
+
+def backoff_delay(step: int) -> float:
+    """429: 1, 2, 4 … 32 × KIE_BACKOFF_BASE_SECONDS, with ±50 % jitter so that
+    many workers do not retry in lockstep."""
+    return BACKOFF_STEPS[step] * settings.KIE_BACKOFF_BASE_SECONDS * random.uniform(0.5, 1.5)
 
 
 def user_message(exc: kie.KieError) -> str:
+    if exc.code == 429:
+        return "The video service is too busy right now. Your credits were returned; please try again later."
     if exc.handling.alert:
         return "The video service is unavailable right now. Your credits were returned."
     if exc.code == 422:
@@ -216,6 +306,7 @@ def job_fail(job_id: int, *, reason: str, from_statuses=Job.ACTIVE) -> bool:
         )
         if won:
             billing.credits_refund(reference=f"job:{job_id}", reason=f"Video #{job_id} failed")
+            dispatch.dispatch_after_commit()
     if won:
         log.info("job %s failed and refunded: %s", job_id, reason)
     return bool(won)
@@ -230,7 +321,7 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
     # The result names the task; remember it if the submit has not yet.
     Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
     if result.state == "failed":
-        Job.objects.filter(pk=job_id).update(**stamp)
+        Job.objects.filter(pk=job_id, status__in=waiting).update(**stamp)
         return job_fail(
             job_id, reason=result.error_message or "The provider could not generate this video.", from_statuses=waiting
         )
@@ -254,6 +345,7 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
         )
         if won:
             transaction.on_commit(lambda: enqueue("download_job", job_id))
+            dispatch.dispatch_after_commit()  # no longer in flight at the provider
     if won:
         log.info("job %s result via %s: %s", job_id, via, result.video_url)
     return bool(won)
@@ -299,14 +391,17 @@ def job_download(job_id: int) -> None:
         else:
             job_fail(job.pk, reason=f"We could not save the video: {exc}", from_statuses=(S.DOWNLOADING,))
         return
-    won = Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
-        status=S.SUCCEEDED,
-        video_file=stored.name,
-        video_bytes=stored.size,
-        video_sha256=stored.sha256,
-        finished_at=timezone.now(),
-        lease_until=None,
-    )
+    with transaction.atomic():
+        won = Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
+            status=S.SUCCEEDED,
+            video_file=stored.name,
+            video_bytes=stored.size,
+            video_sha256=stored.sha256,
+            finished_at=timezone.now(),
+            lease_until=None,
+        )
+        if won:
+            dispatch.dispatch_after_commit()
     if not won:  # settled meanwhile by someone else: do not keep a stray file
         default_storage.delete(stored.name)
         return
@@ -344,9 +439,10 @@ def job_poll(job_id: int, *, client: kie.KieClient | None = None) -> None:
 
 def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     """The scheduled safety net, cheap when there is nothing to do:
-    due polls, deadlines, stale workers and lost tasks. Returns counts."""
+    due polls, deadlines, stale workers, lost tasks, free slots and 1080p
+    retries. Returns counts."""
     now = now or timezone.now()
-    counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0}
+    counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0, "dispatched": 0, "hd": 0}
 
     due = Job.objects.filter(status=S.SUBMITTED, task_id__isnull=False, next_poll_at__lte=now).values_list(
         "pk", "poll_count", "next_poll_at"
@@ -375,7 +471,7 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     )
 
     lost = (
-        Job.objects.filter(status__in=(S.QUEUED, S.DOWNLOADING))
+        Job.objects.filter(Q(status=S.QUEUED, dispatched_at__isnull=False) | Q(status=S.DOWNLOADING))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
@@ -384,6 +480,15 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     for pk, status in lost:
         enqueue("submit_job" if status == S.QUEUED else "download_job", pk)
         counts["requeued"] += 1
+
+    counts["dispatched"] = len(dispatch.jobs_dispatch())
+    dispatch.permits_prune(now)
+
+    for pk in Job.objects.filter(hd_status=Job.HdStatus.PENDING, hd_next_at__lte=now).values_list("pk", flat=True)[
+        :POLL_BATCH
+    ]:
+        enqueue("hd_job", pk)
+        counts["hd"] += 1
     return counts
 
 

@@ -19,5 +19,11 @@ def poll_job(job_id: int) -> None:
     services.job_poll(job_id)
 
 
+def hd_job(job_id: int) -> None:
+    from .hd import job_hd_fetch
+
+    job_hd_fetch(job_id)
+
+
 def tick() -> dict[str, int]:
     return services.jobs_tick()

@@ -9,5 +9,6 @@ urlpatterns = [
     path("<int:pk>/", views.job_detail, name="detail"),
     path("<int:pk>/status.json", views.job_status, name="status"),
     path("<int:pk>/file", views.job_file, name="file"),
+    path("<int:pk>/upgrade/", views.job_upgrade, name="upgrade"),
     path("inputs/<slug:token>", views.input_image, name="input_image"),
 ]

@@ -1,17 +1,22 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from billing.selectors import balance_of, price_table
-from billing.services import InsufficientCredits, UnknownPrice
+from billing.services import InsufficientCredits, Refused, UnknownPrice
 
-from . import selectors, services
+from . import hd, selectors, services
 from .forms import GenerateForm
 from .models import Job, JobImage
 from .ranges import ranged_file_response
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
 
 
 def home(request):
@@ -42,10 +47,21 @@ def job_new(request):
                 watermark=data["watermark"],
                 images=data["images"],
             )
+        except Refused as exc:
+            if wants_json(request):
+                response = JsonResponse({"error": exc.message}, status=429)
+                if exc.retry_after:
+                    response["Retry-After"] = str(exc.retry_after)
+                return response
+            form.add_error(None, exc.message)
         except (InsufficientCredits, UnknownPrice) as exc:
             form.add_error(None, str(exc))
         else:
+            if wants_json(request):
+                return JsonResponse(selectors.status_payload(job), status=201)
             return redirect("videos:detail", pk=job.pk)
+    if wants_json(request) and form.errors:
+        return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
     prices = price_table()
     return render(
         request,
@@ -74,7 +90,13 @@ def job_detail(request, pk: int):
     return render(
         request,
         "videos/detail.html",
-        {"job": job, "progress": selectors.progress(job), "refunded": refunded, "images": job.images.all()},
+        {
+            "job": job,
+            "progress": selectors.progress(job),
+            "refunded": refunded,
+            "images": job.images.all(),
+            "hd_price": price_table().get("1080p"),
+        },
     )
 
 
@@ -88,10 +110,32 @@ def job_status(request, pk: int):
 @login_required
 @require_GET
 def job_file(request, pk: int):
+    """The stored video (`?quality=1080p` for the upgrade), owner or staff only."""
     job = _job_or_404(request, pk)
+    if request.GET.get("quality") == "1080p":
+        if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
+            raise Http404("The 1080p version is not ready.")
+        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
     return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+
+
+@login_required
+@require_POST
+def job_upgrade(request, pk: int):
+    job = _job_or_404(request, pk)
+    if job.user_id != request.user.pk:
+        raise Http404("No such video.")
+    try:
+        hd.job_hd_request(job=job)
+    except (hd.HdNotAvailable, InsufficientCredits, UnknownPrice) as exc:
+        messages.error(request, str(exc))
+    except Refused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "1080p upgrade started. It usually takes one to three minutes.")
+    return redirect("videos:detail", pk=job.pk)
 
 
 @require_GET

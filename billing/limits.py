@@ -1,0 +1,134 @@
+"""The spending rules checked when a submission is admitted.
+
+Each function reads the ledger (the single source of truth for money) and
+raises billing.services.Refused with a message that names the rule and when
+it lets up. They run inside job_charge's transaction, with the wallet and the
+breaker row locked.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from .models import LedgerEntry, Wallet
+
+SPEND_KINDS = (LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND)
+
+
+def day_start(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(now: datetime) -> datetime:
+    return day_start(now).replace(day=1)
+
+
+def next_month(start: datetime) -> datetime:
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def _until(when: datetime, now: datetime) -> str:
+    minutes = max(int((when - now).total_seconds() // 60), 1)
+    hours, minutes = divmod(minutes, 60)
+    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    return f"{timezone.localtime(when):%Y-%m-%d %H:%M} {settings.TIME_ZONE} (in {span})"
+
+
+def user_spent(user_id: int, since: datetime) -> int:
+    """Credits spent: charges less refunds."""
+    total = LedgerEntry.objects.filter(user_id=user_id, kind__in=SPEND_KINDS, created_at__gte=since).aggregate(
+        s=Sum("amount")
+    )["s"]
+    return -(total or 0)
+
+
+def provider_spent(since: datetime, until: datetime | None = None) -> int:
+    """Provider credits committed (charged jobs less refunded ones)."""
+    entries = LedgerEntry.objects.filter(kind__in=SPEND_KINDS, created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    return entries.aggregate(s=Sum("provider_credits"))["s"] or 0
+
+
+def user_caps(wallet: Wallet) -> tuple[int, int]:
+    daily = settings.USER_DAILY_CAP_CREDITS if wallet.daily_cap is None else wallet.daily_cap
+    monthly = settings.USER_MONTHLY_CAP_CREDITS if wallet.monthly_cap is None else wallet.monthly_cap
+    return daily, monthly
+
+
+def check_rate(*, user_id: int, now: datetime) -> None:
+    from .services import RateLimited
+
+    limit = settings.USER_SUBMISSIONS_PER_MINUTE
+    if not limit:
+        return
+    recent = list(
+        LedgerEntry.objects.filter(
+            user_id=user_id, kind=LedgerEntry.Kind.CHARGE, created_at__gt=now - timedelta(minutes=1)
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) >= limit:
+        wait = max(int((recent[0] + timedelta(minutes=1) - now).total_seconds()) + 1, 1)
+        raise RateLimited(
+            f"You can start {limit} videos a minute. Please wait {wait} seconds and try again.", retry_after=wait
+        )
+
+
+def check_user_caps(*, wallet: Wallet, amount: int, now: datetime) -> None:
+    from .services import CapReached
+
+    daily, monthly = user_caps(wallet)
+    for cap, start, end, name in (
+        (daily, day_start(now), day_start(now) + timedelta(days=1), "daily"),
+        (monthly, month_start(now), next_month(month_start(now)), "monthly"),
+    ):
+        if cap and user_spent(wallet.user_id, start) + amount > cap:
+            raise CapReached(
+                f"This would pass your {name} spending limit of {cap} credits. It resets {_until(end, now)}.",
+                retry_after=int((end - now).total_seconds()),
+            )
+
+
+def check_global_caps(*, provider_credits: int, now: datetime) -> None:
+    from .services import CapReached
+
+    for cap, start, end, name in (
+        (settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS, day_start(now), day_start(now) + timedelta(days=1), "daily"),
+        (
+            settings.GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS,
+            month_start(now),
+            next_month(month_start(now)),
+            "monthly",
+        ),
+    ):
+        if cap and provider_spent(start) + provider_credits > cap:
+            raise CapReached(
+                f"The service has reached its {name} generation budget. It resets {_until(end, now)}.",
+                retry_after=int((end - now).total_seconds()),
+            )
+
+
+def spend_trip_reason(*, provider_credits: int, now: datetime) -> str:
+    """Why the spend breaker must trip for this submission ('' if it need not)."""
+    window = timedelta(minutes=settings.BREAKER_WINDOW_MINUTES)
+    recent = provider_spent(now - window) + provider_credits
+    if settings.BREAKER_WINDOW_LIMIT and recent > settings.BREAKER_WINDOW_LIMIT:
+        return (
+            f"Provider spend of {recent} credits in {settings.BREAKER_WINDOW_MINUTES} min passed the limit "
+            f"of {settings.BREAKER_WINDOW_LIMIT}."
+        )
+    if settings.BREAKER_ABNORMAL_MULTIPLE:
+        day = timedelta(days=1)
+        usual = provider_spent(now - day, now - window) * (window / (day - window))
+        threshold = max(usual * settings.BREAKER_ABNORMAL_MULTIPLE, settings.BREAKER_ABNORMAL_FLOOR)
+        if recent > threshold:
+            return (
+                f"Provider spend of {recent} credits in {settings.BREAKER_WINDOW_MINUTES} min is over "
+                f"{settings.BREAKER_ABNORMAL_MULTIPLE:g}x the usual rate ({usual:.0f} per window)."
+            )
+    return ""
