@@ -1,0 +1,290 @@
+"""Provider faults through the simulator: every code gets its handling,
+retries are deliberate, slots and rate limits hold, 1080p and reuse."""
+
+import socket
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from billing.models import BreakerEvent, LedgerEntry
+from billing.selectors import balance_of, breaker_is_open, ledger_sum_of
+from billing.services import breaker_reset
+from videos import dispatch, services
+from videos.hd import job_hd_fetch
+from videos.models import Job, SendPermit
+
+from .conftest import make_user, submit, wait_for
+from .test_flow import job_after, refunds, settled
+
+S = Job.Status
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(settings):
+    settings.KIE_BACKOFF_BASE_SECONDS = 0.01
+    settings.ADMINS = [("Ops", "ops@example.com")]
+
+
+def time_passes(job: Job, field: str) -> None:
+    Job.objects.filter(pk=job.pk).update(**{field: timezone.now() - timedelta(seconds=1)})
+
+
+def test_429_is_retried_with_backoff_then_succeeds(live, sim, alice_client):
+    sim.config(generate_error=429, generate_error_times=3)
+    job = settled(job_after(submit(alice_client)))
+    assert sim.calls("generate") == 4
+    codes = list(job.provider_calls.filter(endpoint__contains="generate").values_list("code", flat=True))
+    assert codes == [429, 429, 429, 200]
+
+
+def test_429_that_never_ends_gives_up_and_refunds(live, sim, alice_client, alice):
+    sim.config(generate_error=429)
+    job = job_after(submit(alice_client))
+    job.refresh_from_db()
+    assert job.status == S.FAILED and "too busy" in job.error_message
+    assert sim.calls("generate") == 7  # the first try and six backoffs: 1, 2, 4, 8, 16, 32
+    assert refunds(job) == 1 and balance_of(alice.pk) == 50
+
+
+def test_backoff_doubles_with_jitter(settings):
+    settings.KIE_BACKOFF_BASE_SECONDS = 1.0
+    for step, base in enumerate((1, 2, 4, 8, 16, 32)):
+        delays = {services.backoff_delay(step) for _ in range(20)}
+        assert all(0.5 * base <= d <= 1.5 * base for d in delays) and len(delays) > 1
+
+
+@pytest.mark.parametrize("code", [455, 500])
+def test_maintenance_and_server_errors_are_retried_later(live, sim, alice_client, alice, code):
+    sim.config(generate_error=code, generate_error_times=2)
+    job = job_after(submit(alice_client))
+    for attempt in (1, 2):
+        job.refresh_from_db()
+        assert job.status == S.QUEUED and job.attempts == attempt and job.dispatched_at  # keeps its slot
+        assert services.jobs_tick()["requeued"] == 0  # not before the delay
+        time_passes(job, "next_attempt_at")
+        services.jobs_tick()
+    job = settled(job)
+    assert sim.calls("generate") == 3 and balance_of(alice.pk) == 40
+
+
+def test_persistent_server_errors_end_in_a_refund(live, sim, alice_client, alice, settings):
+    settings.KIE_RETRY_DELAYS = [1, 1]
+    sim.config(generate_error=500)
+    job = job_after(submit(alice_client))
+    for _ in range(2):
+        time_passes(job, "next_attempt_at")
+        services.jobs_tick()
+    job.refresh_from_db()
+    assert job.status == S.FAILED and sim.calls("generate") == 3
+    assert refunds(job) == 1 and balance_of(alice.pk) == 50
+
+
+def test_unreachable_provider_is_retried_not_lost(live, alice_client, settings, sim):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        settings.KIE_API_BASE_URL = f"http://127.0.0.1:{s.getsockname()[1]}"
+    job = job_after(submit(alice_client))
+    job.refresh_from_db()
+    assert job.status == S.QUEUED and job.attempts == 1
+    settings.KIE_API_BASE_URL = sim.url  # the provider is back
+    time_passes(job, "next_attempt_at")
+    services.jobs_tick()
+    settled(job)
+
+
+@pytest.mark.parametrize("code", [401, 402, 505])
+def test_account_problems_trip_the_breaker_and_stop_submissions(live, sim, alice_client, alice, admin_user, code):
+    job = job_after(submit(alice_client, prompt=f"x [sim:error={code}]"))
+    job.refresh_from_db()
+    assert job.status == S.FAILED and refunds(job) == 1
+    assert breaker_is_open()
+    assert BreakerEvent.objects.get().reason.startswith(f"Provider answered {code}")
+    assert any("Circuit breaker tripped" in m.subject and "ops@example.com" in m.to for m in mail.outbox)
+    # New work is refused before any charge or provider call.
+    response = submit(alice_client)
+    assert response.status_code == 400 and "paused" in response.content.decode()
+    assert balance_of(alice.pk) == 50 and sim.calls("generate") == 1
+    # Work queued meanwhile waits; the operator's reset lets it go.
+    queued = Job.objects.create(user=alice, prompt="waiting", price_credits=0)
+    assert dispatch.jobs_dispatch() == []
+    assert breaker_reset(actor=admin_user, reason="topped up the account")
+    assert dispatch.jobs_dispatch() == [queued.pk]
+    assert [e.kind for e in BreakerEvent.objects.order_by("id")] == ["trip", "reset"]
+
+
+def test_running_slots_queue_work_in_order(live, sim, alice_client, alice, settings):
+    settings.USER_RUNNING_SLOTS = 1
+    sim.config(delay=0.4)
+    jobs = [job_after(submit(alice_client, prompt=f"clip {i}")) for i in range(3)]
+    states = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("id").values_list("status", "dispatched_at"))
+    assert states[0][0] == S.SUBMITTED and [s for s, _ in states[1:]] == [S.QUEUED, S.QUEUED]
+    assert all(d is None for _, d in states[1:])  # waiting for a slot, not dispatched
+    for job in jobs:
+        settled(job)
+    order = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("submitted_at").values_list("pk", flat=True))
+    assert order == [j.pk for j in jobs]
+    assert sim.calls("generate") == 3 and balance_of(alice.pk) == 20
+
+
+def test_global_inflight_cap_is_shared_by_all_users(live, sim, alice_client, bob_client, settings):
+    settings.GLOBAL_INFLIGHT_CAP = 1
+    sim.config(delay=0.4)
+    first = job_after(submit(alice_client))
+    second = job_after(submit(bob_client))
+    second.refresh_from_db()
+    assert second.status == S.QUEUED and second.dispatched_at is None
+    settled(first)
+    settled(second)
+
+
+def test_failure_frees_the_slot(live, sim, alice_client, settings):
+    settings.USER_RUNNING_SLOTS = 1
+    sim.config(delay=0.3)
+    failing = job_after(submit(alice_client, prompt="x [sim:fail]"))
+    waiting = job_after(submit(alice_client))
+    settled(failing, S.FAILED)
+    settled(waiting)
+
+
+def test_provider_rate_permits_hold_the_window(db, settings):
+    settings.PROVIDER_RATE_LIMIT = 3
+    settings.PROVIDER_RATE_WINDOW_SECONDS = 0.5
+    started = time.monotonic()
+    for _ in range(6):
+        assert dispatch.provider_permit(max_wait=2)
+    assert time.monotonic() - started >= 0.45  # the fourth had to wait for the window
+    stamps = sorted(SendPermit.objects.values_list("created_at", flat=True))
+    for i in range(3, 6):
+        assert (stamps[i] - stamps[i - 3]).total_seconds() >= 0.5
+    settings.PROVIDER_RATE_WINDOW_SECONDS = 60
+    assert not dispatch.provider_permit(max_wait=0.1)  # no room: the caller requeues
+
+
+# --- 1080p ------------------------------------------------------------------------
+
+
+def hd_upgrade(client, job):
+    return client.post(f"/videos/{job.pk}/upgrade/")
+
+
+def test_1080p_upgrade_is_charged_retried_and_stored(live, sim, alice_client, alice):
+    sim.config(hd_delay=0.5)
+    job = settled(job_after(submit(alice_client)))
+    page = alice_client.get(f"/videos/{job.pk}/").content.decode()
+    assert "Upgrade to 1080p · 2 credits" in page
+    assert hd_upgrade(alice_client, job).status_code == 302
+    job.refresh_from_db()
+    assert job.hd_status == "pending" and balance_of(alice.pk) == 38  # the provider is still processing
+    assert services.jobs_tick()["hd"] == 0  # not before the retry time
+    time.sleep(0.5)
+    time_passes(job, "hd_next_at")
+    assert services.jobs_tick()["hd"] == 1
+    job.refresh_from_db()
+    assert job.hd_status == "succeeded" and job.hd_file
+    response = alice_client.get(f"/videos/{job.pk}/file?quality=1080p")
+    assert response.status_code == 200 and response["Content-Disposition"].endswith('1080p.mp4"')
+    assert sim.calls("get-1080p-video") == 2
+    assert hd_upgrade(alice_client, job).status_code == 302
+    assert LedgerEntry.objects.filter(kind="charge", reference__startswith="hd:").count() == 1
+
+
+def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, settings):
+    settings.HD_MAX_ATTEMPTS = 2
+    sim.config(hd_delay=1000)
+    job = settled(job_after(submit(alice_client)))
+    hd_upgrade(alice_client, job)
+    time_passes(job, "hd_next_at")
+    services.jobs_tick()
+    job.refresh_from_db()
+    assert job.hd_status == "failed" and balance_of(alice.pk) == 40 == ledger_sum_of(alice.pk)
+    assert "credits were returned" in alice_client.get(f"/videos/{job.pk}/").content.decode()
+
+
+def test_1080p_only_for_finished_landscape_videos_of_the_owner(live, sim, alice_client, bob_client, alice):
+    portrait = settled(job_after(submit(alice_client, aspect_ratio="9:16")))
+    hd_upgrade(alice_client, portrait)
+    portrait.refresh_from_db()
+    assert portrait.hd_status == "" and balance_of(alice.pk) == 40
+    landscape = settled(job_after(submit(alice_client)))
+    assert hd_upgrade(bob_client, landscape).status_code == 404
+    assert alice_client.get(f"/videos/{landscape.pk}/upgrade/").status_code == 405
+
+
+def test_1080p_fetch_is_idempotent(live, sim, alice_client):
+    sim.config(hd_delay=0)
+    job = settled(job_after(submit(alice_client)))
+    hd_upgrade(alice_client, job)
+    job_hd_fetch(job.pk)
+    job_hd_fetch(job.pk)
+    assert sim.calls("get-1080p-video") == 1
+
+
+# --- reuse ---------------------------------------------------------------------------
+
+
+def test_identical_seeded_request_reuses_the_video(live, sim, alice_client, alice, settings):
+    settings.VIDEO_REUSE_SCOPE, settings.VIDEO_REUSE_PERCENT = "user", 0
+    first = settled(job_after(submit(alice_client, seed="12345")))
+    again = job_after(submit(alice_client, seed="12345"))
+    again.refresh_from_db()
+    assert again.status == S.SUCCEEDED and again.reused_from_id == first.pk
+    assert again.video_sha256 == first.video_sha256
+    assert sim.calls("generate") == 1 and balance_of(alice.pk) == 40
+    assert alice_client.get(f"/videos/{again.pk}/file").status_code == 200
+
+
+def test_reuse_price_and_scope(live, sim, alice_client, bob_client, alice, bob, settings):
+    settings.VIDEO_REUSE_SCOPE, settings.VIDEO_REUSE_PERCENT = "user", 50
+    settled(job_after(submit(alice_client, seed="22222")))
+    job_after(submit(alice_client, seed="22222"))
+    assert balance_of(alice.pk) == 35  # 10, then half price
+    settled(job_after(submit(bob_client, seed="22222")))  # another user: a new generation
+    assert sim.calls("generate") == 2
+    settings.VIDEO_REUSE_SCOPE = "global"
+    job_after(submit(bob_client, seed="22222", watermark=""))
+    assert sim.calls("generate") == 2
+    settings.VIDEO_REUSE_SCOPE = "off"
+    settled(job_after(submit(alice_client, seed="22222")))
+    assert sim.calls("generate") == 3
+
+
+def test_no_reuse_without_a_seed_or_with_other_settings(live, sim, alice_client, settings):
+    settings.VIDEO_REUSE_SCOPE = "user"
+    settled(job_after(submit(alice_client)))
+    settled(job_after(submit(alice_client)))
+    settled(job_after(submit(alice_client, seed="33333")))
+    settled(job_after(submit(alice_client, seed="33333", aspect_ratio="9:16")))
+    assert sim.calls("generate") == 4
+
+
+def test_api_key_is_in_no_page_and_no_log(live, sim, alice_client, admin_client, caplog, settings):
+    job = settled(job_after(submit(alice_client)))
+    pages = [
+        alice_client.get(f"/videos/{job.pk}/").content,
+        admin_client.get(f"/admin/videos/job/{job.pk}/change/").content,
+        admin_client.get("/admin/").content,
+    ]
+    assert all(settings.KIE_API_KEY.encode() not in page for page in pages)
+    assert settings.KIE_API_KEY not in caplog.text
+
+
+def test_another_users_slots_are_not_blocked(live, sim, django_user_model, settings):
+    settings.USER_RUNNING_SLOTS = 1
+    sim.config(delay=5)
+    from django.test import Client
+
+    users = [make_user(django_user_model, f"u{i}") for i in range(3)]
+    clients = []
+    for user in users:
+        c = Client()
+        c.force_login(user)
+        clients.append(c)
+    for c in clients:
+        submit(c)
+        submit(c)
+    dispatched = Job.objects.filter(dispatched_at__isnull=False).values_list("user_id", flat=True)
+    assert sorted(dispatched) == sorted(u.pk for u in users)  # one each, the second of each waits
+    wait_for(lambda: sim.calls("generate") == 3)
