@@ -78,7 +78,8 @@ def sim(simulator_process, settings):
     """A freshly reset simulator that the app talks to."""
     simulator_process.reset()
     settings.KIE_API_BASE_URL = simulator_process.url
-    return simulator_process
+    yield simulator_process
+    simulator_process.reset()  # no callbacks into the next test
 
 
 @pytest.fixture

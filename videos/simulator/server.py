@@ -88,6 +88,7 @@ class Task:
     callback: bool
     hd_requested: float | None = None
     callbacks_sent: int = 0
+    timer: threading.Timer | None = None
 
     @property
     def done_at(self) -> float:
@@ -160,7 +161,9 @@ class Simulator:
             )
             self.tasks[task_id] = task
         if task.callback:
-            threading.Timer(task.delay + self._url_delay(task), self.send_callbacks, args=(task_id,)).start()
+            task.timer = threading.Timer(task.delay + self._url_delay(task), self.send_callbacks, args=(task_id,))
+            task.timer.daemon = True
+            task.timer.start()
         return 200, {"code": 200, "msg": "success", "data": {"taskId": task_id}}
 
     def _url_delay(self, task: Task) -> float:
@@ -262,7 +265,7 @@ class Simulator:
 
     def send_callbacks(self, task_id: str) -> None:
         task = self.tasks.get(task_id)
-        if task is None:
+        if task is None:  # forgotten by a reset
             return
         shape = self.config["callback_shape"]
         if shape == "alternate":
@@ -279,6 +282,8 @@ class Simulator:
             digest = hmac.new(key.encode(), f"{task.task_id}.{ts}".encode(), hashlib.sha256).digest()
             headers.update({"X-Webhook-Timestamp": ts, "X-Webhook-Signature": base64.b64encode(digest).decode()})
         for attempt in range(3):  # the provider retries failed deliveries
+            if self.tasks.get(task.task_id) is not task:
+                return
             try:
                 # callBackUrl was validated as http(s) in validate().
                 request = Request(task.body["callBackUrl"], data=data, headers=headers)  # noqa: S310
@@ -304,6 +309,9 @@ class Simulator:
     def reset(self) -> tuple[int, dict]:
         with self.lock:
             self.config = dict(self.startup)
+            for task in self.tasks.values():
+                if task.timer:
+                    task.timer.cancel()  # no callbacks for tasks of the past
             self.tasks.clear()
             self.calls.clear()
             self.credits = int(self.config["credits"])
