@@ -3,8 +3,9 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
-from .models import LedgerEntry, Price, Wallet
-from .services import InsufficientCredits, credits_grant
+from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
+from .selectors import latest_provider_balance, reconciliation
+from .services import InsufficientCredits, breaker_reset, credits_grant
 
 
 @admin.register(LedgerEntry)
@@ -40,9 +41,10 @@ class AdjustForm(forms.Form):
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
-    list_display = ("user", "balance", "updated_at")
+    list_display = ("user", "balance", "daily_cap", "monthly_cap", "updated_at")
     search_fields = ("user__username", "user__email")
     readonly_fields = ("user", "balance", "updated_at")
+    fields = ("user", "balance", "daily_cap", "monthly_cap", "updated_at")
     list_select_related = ("user",)
 
     def has_add_permission(self, request):
@@ -82,3 +84,91 @@ class WalletAdmin(admin.ModelAdmin):
 class PriceAdmin(admin.ModelAdmin):
     list_display = ("code", "label", "credits", "provider_credits", "cost_usd", "updated_at")
     list_editable = ("credits", "provider_credits", "cost_usd")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, help_text="What was wrong and what you did about it.")
+
+
+@admin.register(BreakerState)
+class BreakerStateAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_open", "reason", "changed_at")
+    readonly_fields = ("name", "is_open", "reason", "changed_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("reset/", self.admin_site.admin_view(self.reset_view), name="billing_breakerstate_reset")
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        BreakerState.objects.get_or_create(name="provider")
+        extra_context = {**(extra_context or {}), "events": BreakerEvent.objects.select_related("actor")[:20]}
+        return super().changelist_view(request, extra_context)
+
+    def reset_view(self, request):
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if breaker_reset(actor=request.user, reason=form.cleaned_data["reason"]):
+                self.message_user(request, "Circuit breaker reset: submissions resume.", messages.SUCCESS)
+            else:
+                self.message_user(request, "The circuit breaker was not open.", messages.INFO)
+            return redirect(reverse("admin:billing_breakerstate_changelist"))
+        state = BreakerState.objects.filter(name="provider").first()
+        context = {**self.admin_site.each_context(request), "form": form, "state": state, "opts": self.model._meta}
+        return render(request, "admin/billing/breakerstate/reset.html", context)
+
+
+@admin.register(BreakerEvent)
+class BreakerEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "reason", "actor")
+    list_filter = ("kind",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProviderBalance)
+class ProviderBalanceAdmin(admin.ModelAdmin):
+    list_display = ("checked_at", "credits", "below_threshold", "error")
+    list_filter = ("below_threshold",)
+    date_hierarchy = "checked_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "reconciliation/",
+                self.admin_site.admin_view(self.reconciliation_view),
+                name="billing_providerbalance_reconciliation",
+            )
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "latest": latest_provider_balance()}
+        return super().changelist_view(request, extra_context)
+
+    def reconciliation_view(self, request):
+        context = {
+            **self.admin_site.each_context(request),
+            "rows": reconciliation(days=14),
+            "opts": self.model._meta,
+            "title": "Reconciliation: ledger spend vs provider balance",
+        }
+        return render(request, "admin/billing/providerbalance/reconciliation.html", context)

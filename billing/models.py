@@ -128,3 +128,19 @@ class BreakerEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.reason}"
+
+
+class ProviderBalance(models.Model):
+    """One reading of the operator's kie.ai credit balance."""
+
+    checked_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    credits = models.BigIntegerField(null=True, blank=True)
+    below_threshold = models.BooleanField(default=False)
+    error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "provider balance reading"
+
+    def __str__(self) -> str:
+        return f"{self.credits} provider credits at {self.checked_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@
 
 from django.db.models import Sum
 
-from .models import BreakerState, LedgerEntry, Price, Wallet
+from .models import BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
 
 
 def balance_of(user_id: int) -> int:
@@ -39,3 +39,59 @@ def breaker_is_open() -> bool:
 
 def breaker_state() -> BreakerState:
     return BreakerState.objects.filter(name="provider").first() or BreakerState(name="provider")
+
+
+def latest_provider_balance() -> ProviderBalance | None:
+    return ProviderBalance.objects.filter(credits__isnull=False).first()
+
+
+def reconciliation(days: int = 14, now=None) -> list[dict]:
+    """Per day: what the ledger says was committed at the provider, against
+    how the provider balance moved (first to last reading of the day, and
+    from the last reading of the day before). A large gap means spend the
+    app does not know about, or top-ups."""
+    from datetime import timedelta
+
+    from django.db.models import Max, Min
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    since = (timezone.localtime(now) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    spend = dict(
+        LedgerEntry.objects.filter(created_at__gte=since, kind__in=("charge", "refund"))
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(s=Sum("provider_credits"))
+        .values_list("day", "s")
+    )
+    readings = (
+        ProviderBalance.objects.filter(credits__isnull=False, checked_at__gte=since - timedelta(days=1))
+        .annotate(day=TruncDate("checked_at"))
+        .values("day")
+        .annotate(first_id=Min("id"), last_id=Max("id"))
+    )
+    ids = {r["day"]: (r["first_id"], r["last_id"]) for r in readings}
+    credit_of = dict(
+        ProviderBalance.objects.filter(id__in=[i for pair in ids.values() for i in pair]).values_list("id", "credits")
+    )
+    rows = []
+    for offset in range(days):
+        day = (since + timedelta(days=offset)).date()
+        first_last = ids.get(day)
+        before = ids.get(day - timedelta(days=1))
+        start = credit_of[before[1]] if before else (credit_of[first_last[0]] if first_last else None)
+        end = credit_of[first_last[1]] if first_last else None
+        moved = start - end if start is not None and end is not None else None
+        expected = spend.get(day, 0)
+        rows.append(
+            {
+                "day": day,
+                "expected": expected,
+                "start": start,
+                "end": end,
+                "moved": moved,
+                "gap": (moved - expected) if moved is not None else None,
+            }
+        )
+    return rows

@@ -4,6 +4,7 @@ database constraints (non-negative balance, unique (kind, reference)) as the
 last line of defence."""
 
 import logging
+from contextlib import contextmanager
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import mail_admins
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import limits
-from .models import BreakerEvent, BreakerState, LedgerEntry, Price, Wallet
+from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,25 @@ class RateLimited(Refused):
     pass
 
 
-class _TripBreaker(Exception):
-    def __init__(self, reason: str):
+class SpendBreakerTripped(SubmissionsPaused):
+    """Admission found abnormal spend: the breaker must trip. Raised out of
+    the caller's transaction; `admission()` records the trip after it."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
         self.reason = reason
+
+
+@contextmanager
+def admission():
+    """Wrap the transaction that calls job_charge, outside it:
+    `with admission(), transaction.atomic(): ...`. A spend trip is then
+    recorded after the refused submission's rollback, not undone by it."""
+    try:
+        yield
+    except SpendBreakerTripped as exc:
+        breaker_trip(reason=exc.reason)
+        raise
 
 
 def _locked_wallet(user_id: int) -> Wallet:
@@ -152,31 +169,28 @@ def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> Le
     breaker, the per-minute rate, the user's daily and monthly caps, the
     global provider-spend caps, the spend breaker, then the balance. In-flight
     jobs count against the caps because they are charged at admission.
-    Raises Refused (SubmissionsPaused, RateLimited, CapReached) or
-    InsufficientCredits.
+    Raises Refused (SubmissionsPaused, RateLimited, CapReached;
+    SpendBreakerTripped, for which the caller wraps its transaction in
+    `admission()`) or InsufficientCredits.
     """
-    try:
-        with transaction.atomic():
-            if _locked_breaker().is_open:
-                raise SubmissionsPaused(PAUSED_MESSAGE)
-            wallet = _locked_wallet(user_id)
-            now = timezone.now()
-            limits.check_rate(user_id=user_id, now=now)
-            limits.check_user_caps(wallet=wallet, amount=price.credits, now=now)
-            limits.check_global_caps(provider_credits=price.provider_credits, now=now)
-            trip = limits.spend_trip_reason(provider_credits=price.provider_credits, now=now)
-            if trip:
-                raise _TripBreaker(trip)
-            return credits_charge(
-                user_id=user_id,
-                amount=price.credits,
-                reference=reference,
-                reason=reason,
-                provider_credits=price.provider_credits,
-            )
-    except _TripBreaker as exc:
-        breaker_trip(reason=exc.reason)
-        raise SubmissionsPaused(PAUSED_MESSAGE) from None
+    with transaction.atomic():
+        if _locked_breaker().is_open:
+            raise SubmissionsPaused(PAUSED_MESSAGE)
+        wallet = _locked_wallet(user_id)
+        now = timezone.now()
+        limits.check_rate(user_id=user_id, now=now)
+        limits.check_user_caps(wallet=wallet, amount=price.credits, now=now)
+        limits.check_global_caps(provider_credits=price.provider_credits, now=now)
+        trip = limits.spend_trip_reason(provider_credits=price.provider_credits, now=now)
+        if trip:
+            raise SpendBreakerTripped(PAUSED_MESSAGE, reason=trip)
+        return credits_charge(
+            user_id=user_id,
+            amount=price.credits,
+            reference=reference,
+            reason=reason,
+            provider_credits=price.provider_credits,
+        )
 
 
 def credits_refund(*, reference: str, reason: str) -> LedgerEntry | None:
@@ -263,3 +277,27 @@ def breaker_reset(*, actor: AbstractBaseUser, reason: str) -> bool:
     log.warning("circuit breaker reset by %s: %s", actor, reason)
     mail_admins("Circuit breaker reset: submissions resumed", f"Reset by {actor}: {reason}")
     return True
+
+
+# --- provider balance --------------------------------------------------------
+
+
+def provider_balance_record(*, credits: int | None, error: str = "") -> ProviderBalance:
+    """Store one reading; email operators when the balance falls below
+    PROVIDER_LOW_BALANCE, once per crossing (not once per reading)."""
+    from django.conf import settings
+
+    threshold = settings.PROVIDER_LOW_BALANCE
+    with transaction.atomic():
+        previous = ProviderBalance.objects.select_for_update().filter(credits__isnull=False).first()
+        low = credits is not None and credits < threshold
+        reading = ProviderBalance.objects.create(credits=credits, below_threshold=low, error=error[:300])
+    crossed = low and (previous is None or not previous.below_threshold)
+    if crossed:
+        log.error("provider balance low: %s credits (threshold %s)", credits, threshold)
+        mail_admins(
+            "kie.ai balance is low",
+            f"The kie.ai account has {credits} credits left (alert threshold {threshold}). "
+            "Top it up before submissions start failing with 402.",
+        )
+    return reading

@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
+from django.core.servers.basehttp import WSGIServer
 
 from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The live server's listen backlog (10) resets connections when a test fires
+# dozens of requests at once; a real deployment sits behind gunicorn.
+WSGIServer.request_queue_size = 128
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
@@ -80,6 +85,8 @@ def sim(simulator_process, settings):
     settings.KIE_API_BASE_URL = simulator_process.url
     yield simulator_process
     simulator_process.reset()  # no callbacks into the next test
+    # Let callbacks already on the wire finish before the database is flushed.
+    wait_for(lambda: simulator_process.stats()["inflight"] == 0, timeout=20)
 
 
 @pytest.fixture

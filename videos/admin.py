@@ -1,7 +1,25 @@
 from django.contrib import admin, messages
 
+from billing.services import InsufficientCredits, Refused
+
 from . import services
 from .models import Job, JobImage, ProviderCall
+
+
+class UserFilter(admin.SimpleListFilter):
+    """Filter by user id (?user=42), linked from the user column; a full
+    list of users would not scale."""
+
+    title = "user"
+    parameter_name = "user"
+
+    def lookups(self, request, model_admin):
+        user_id = request.GET.get(self.parameter_name)
+        return [(user_id, f"user #{user_id}")] if user_id and user_id.isdigit() else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(user_id=value) if value and value.isdigit() else queryset
 
 
 class ProviderCallInline(admin.TabularInline):
@@ -29,12 +47,12 @@ class JobImageInline(admin.TabularInline):
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "created_at", "user", "model", "generation_type", "status", "price_credits", "task_id")
-    list_filter = ("status", "model", "generation_type", "created_at")
-    search_fields = ("prompt", "task_id", "user__username")
+    list_filter = ("status", "model", "generation_type", "created_at", "hd_status", UserFilter)
+    search_fields = ("prompt", "task_id", "user__username", "=id")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     inlines = [JobImageInline, ProviderCallInline]
-    actions = ["repoll", "fail_and_refund"]
+    actions = ["repoll", "retry", "refund"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Job._meta.fields]
@@ -53,10 +71,19 @@ class JobAdmin(admin.ModelAdmin):
             count += 1
         self.message_user(request, f"Polled {count} submitted job(s).", messages.INFO)
 
-    @admin.action(description="Fail and refund (active jobs only)")
-    def fail_and_refund(self, request, queryset):
-        done = sum(
-            services.job_fail(job.pk, reason=f"Cancelled by an operator ({request.user}). Your credits were returned.")
-            for job in queryset.filter(status__in=Job.ACTIVE)
-        )
-        self.message_user(request, f"Failed and refunded {done} job(s).", messages.INFO)
+    @admin.action(description="Retry (send a waiting job now; submit a failed one again)")
+    def retry(self, request, queryset):
+        done, refused = 0, []
+        for job in queryset:
+            try:
+                done += services.job_retry(job.pk) is not None
+            except (Refused, InsufficientCredits) as exc:
+                refused.append(f"#{job.pk}: {getattr(exc, 'message', exc)}")
+        self.message_user(request, f"Retried {done} job(s).", messages.INFO)
+        if refused:
+            self.message_user(request, "Not retried: " + "; ".join(refused), messages.WARNING)
+
+    @admin.action(description="Refund (fail active jobs; goodwill refund of finished ones)")
+    def refund(self, request, queryset):
+        done = sum(services.job_refund(job.pk, actor=request.user) for job in queryset)
+        self.message_user(request, f"Refunded {done} job(s); the others had been refunded already.", messages.INFO)

@@ -11,10 +11,20 @@ class VideosConfig(AppConfig):
 
 
 def ensure_schedules(**kwargs) -> None:
-    """The safety-net tick (polls, deadlines, lost tasks) runs every minute."""
+    """The safety-net tick (polls, deadlines, lost tasks) runs every minute,
+    the provider balance check every ten."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
         name="videos.tick",
         defaults={"func": "videos.tasks.tick", "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+    )
+    Schedule.objects.update_or_create(
+        name="provider.balance",
+        defaults={
+            "func": "videos.tasks.provider_balance_check",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 10,
+            "repeats": -1,
+        },
     )

@@ -140,3 +140,33 @@ class GenerateForm(forms.Form):
                 self.add_error("model", "Reference images works only with the Veo 3 Fast model.")
         data["images"] = images
         return data
+
+
+BATCH_MAX_LINES = 20
+
+
+class BatchForm(forms.Form):
+    """Several prompts, one per line; every other setting is shared and
+    checked per line by GenerateForm."""
+
+    prompts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "placeholder": "One prompt per line"}),
+        error_messages={"required": "Write at least one prompt, one per line."},
+    )
+
+    def clean_prompts(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["prompts"].splitlines() if line.strip()]
+        if not lines:
+            raise forms.ValidationError("Write at least one prompt, one per line.")
+        if len(lines) > BATCH_MAX_LINES:
+            raise forms.ValidationError(f"At most {BATCH_MAX_LINES} prompts at once.")
+        return lines
+
+    def line_forms(self, data) -> list[tuple[int, str, GenerateForm]]:
+        """One GenerateForm per prompt, with the shared settings of `data`."""
+        forms_ = []
+        for number, prompt in enumerate(self.cleaned_data["prompts"], start=1):
+            line = data.copy()
+            line["prompt"] = prompt
+            forms_.append((number, prompt, GenerateForm(line)))
+        return forms_

@@ -38,7 +38,7 @@ def job_hd_request(*, job: Job) -> Job:
         raise HdNotAvailable("Only finished 16:9 videos can be upgraded to 1080p.")
     price = billing.price_for("1080p")
     now = timezone.now()
-    with transaction.atomic():
+    with billing.admission(), transaction.atomic():
         won = Job.objects.filter(
             pk=job.pk, status=Job.Status.SUCCEEDED, aspect_ratio="16:9", hd_status__in=(H.NONE, H.FAILED)
         ).update(

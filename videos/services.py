@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import services as billing
+from billing.models import Price
 
 from . import dispatch, kie
 from .downloads import DownloadError, store_video
@@ -88,8 +89,8 @@ def job_create(
         has_images=bool(images),
     )
     if original is not None:
-        return _job_reuse(user=user, original=original, price=price.credits)
-    with transaction.atomic():
+        return _job_reuse(user=user, original=original, price=price)
+    with billing.admission(), transaction.atomic():
         job = Job.objects.create(
             user=user,
             prompt=prompt,
@@ -129,10 +130,10 @@ def find_reusable(*, user, seed: int | None, has_images: bool, **request) -> Job
     return candidates.order_by("-id").first()
 
 
-def _job_reuse(*, user, original: Job, price: int) -> Job:
-    credits = price * settings.VIDEO_REUSE_PERCENT // 100
+def _job_reuse(*, user, original: Job, price: Price) -> Job:
+    credits = price.credits * settings.VIDEO_REUSE_PERCENT // 100
     now = timezone.now()
-    with transaction.atomic():
+    with billing.admission(), transaction.atomic():
         job = Job.objects.create(
             user=user,
             prompt=original.prompt,
@@ -152,9 +153,10 @@ def _job_reuse(*, user, original: Job, price: int) -> Job:
             submitted_at=now,
             finished_at=now,
         )
-        if credits:
-            billing.credits_charge(
-                user_id=user.pk, amount=credits, reference=job.charge_reference, reason=f"Video #{job.pk} (reused)"
+        if credits:  # admitted like any submission; nothing is spent at the provider
+            reuse_price = Price(code=price.code, label=price.label, credits=credits, provider_credits=0)
+            billing.job_charge(
+                user_id=user.pk, price=reuse_price, reference=job.charge_reference, reason=f"Video #{job.pk} (reused)"
             )
     log.info("job %s reuses job %s for %s credits", job.pk, original.pk, credits)
     return job
@@ -490,6 +492,50 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
         enqueue("hd_job", pk)
         counts["hd"] += 1
     return counts
+
+
+# --- operator actions ------------------------------------------------------
+
+
+def job_retry(job_id: int) -> Job | None:
+    """An operator's retry. A job waiting for a retry is sent now; a failed
+    job is submitted again as a new job for its owner (charged and admitted
+    like any other, so it raises what job_create raises). Returns the job
+    that will run, or None if there was nothing to retry."""
+    job = Job.objects.get(pk=job_id)
+    if job.status == S.QUEUED:
+        Job.objects.filter(pk=job.pk, status=S.QUEUED).update(next_attempt_at=None)
+        if job.dispatched_at:
+            enqueue("submit_job", job.pk)
+        else:
+            dispatch.jobs_dispatch()
+        return job
+    if job.status != S.FAILED:
+        return None
+    images = [ImageInput(url=url) for url in image_urls(job)]
+    with transaction.atomic():
+        retry = job_create(
+            user=job.user,
+            prompt=job.prompt,
+            model=job.model,
+            generation_type=job.generation_type,
+            aspect_ratio=job.aspect_ratio,
+            seed=job.seed,
+            enable_translation=job.enable_translation,
+            watermark=job.watermark,
+            images=images,
+        )
+    return retry
+
+
+def job_refund(job_id: int, *, actor) -> bool:
+    """An operator's refund: an active job is failed and refunded; a
+    finished one is refunded as goodwill (once, like every refund)."""
+    job = Job.objects.get(pk=job_id)
+    if job.status in Job.ACTIVE:
+        return job_fail(job.pk, reason=f"Cancelled by an operator. Your {job.price_credits} credits were returned.")
+    entry = billing.credits_refund(reference=job.charge_reference, reason=f"Video #{job.pk}: refunded by {actor}")
+    return entry is not None
 
 
 # --- plumbing --------------------------------------------------------------

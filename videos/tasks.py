@@ -25,5 +25,20 @@ def hd_job(job_id: int) -> None:
     job_hd_fetch(job_id)
 
 
+def provider_balance_check() -> int | None:
+    """Read the provider's credit balance and record it (billing alerts)."""
+    from billing.services import provider_balance_record
+
+    from .kie import KieError, default_client
+
+    try:
+        credits = default_client().credits(record=services.recorder(None))
+    except KieError as exc:
+        provider_balance_record(credits=None, error=exc.message)
+        return None
+    provider_balance_record(credits=credits)
+    return credits
+
+
 def tick() -> dict[str, int]:
     return services.jobs_tick()

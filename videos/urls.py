@@ -6,6 +6,7 @@ app_name = "videos"
 urlpatterns = [
     path("", views.gallery, name="gallery"),
     path("new/", views.job_new, name="new"),
+    path("batch/", views.job_batch, name="batch"),
     path("<int:pk>/", views.job_detail, name="detail"),
     path("<int:pk>/status.json", views.job_status, name="status"),
     path("<int:pk>/file", views.job_file, name="file"),

@@ -10,7 +10,7 @@ from billing.selectors import balance_of, price_table
 from billing.services import InsufficientCredits, Refused, UnknownPrice
 
 from . import hd, selectors, services
-from .forms import GenerateForm
+from .forms import BatchForm, GenerateForm
 from .models import Job, JobImage
 from .ranges import ranged_file_response
 
@@ -34,32 +34,20 @@ def gallery(request):
 def job_new(request):
     form = GenerateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            job = services.job_create(
-                user=request.user,
-                prompt=data["prompt"],
-                model=data["model"],
-                generation_type=data["generation_type"],
-                aspect_ratio=data["aspect_ratio"],
-                seed=data["seed"],
-                enable_translation=data["enable_translation"],
-                watermark=data["watermark"],
-                images=data["images"],
-            )
-        except Refused as exc:
-            if wants_json(request):
-                response = JsonResponse({"error": exc.message}, status=429)
-                if exc.retry_after:
-                    response["Retry-After"] = str(exc.retry_after)
-                return response
-            form.add_error(None, exc.message)
-        except (InsufficientCredits, UnknownPrice) as exc:
-            form.add_error(None, str(exc))
-        else:
+        job, error = _create_from(request, form)
+        if job is not None:
             if wants_json(request):
                 return JsonResponse(selectors.status_payload(job), status=201)
             return redirect("videos:detail", pk=job.pk)
+        if isinstance(error, Refused):
+            if wants_json(request):
+                response = JsonResponse({"error": error.message}, status=429)
+                if error.retry_after:
+                    response["Retry-After"] = str(error.retry_after)
+                return response
+            form.add_error(None, error.message)
+        else:
+            form.add_error(None, str(error))
     if wants_json(request) and form.errors:
         return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
     prices = price_table()
@@ -74,6 +62,54 @@ def job_new(request):
         },
         status=400 if form.errors else 200,
     )
+
+
+def _create_from(request, form: GenerateForm):
+    """(job, None) or (None, error message) for one valid generate form."""
+    data = form.cleaned_data
+    try:
+        job = services.job_create(
+            user=request.user,
+            prompt=data["prompt"],
+            model=data["model"],
+            generation_type=data["generation_type"],
+            aspect_ratio=data["aspect_ratio"],
+            seed=data["seed"],
+            enable_translation=data["enable_translation"],
+            watermark=data["watermark"],
+            images=data["images"],
+        )
+    except Refused as exc:
+        return None, exc
+    except (InsufficientCredits, UnknownPrice) as exc:
+        return None, exc
+    return job, None
+
+
+@login_required
+def job_batch(request):
+    """Several prompts with the same settings; each line succeeds or fails
+    on its own and is reported."""
+    form = BatchForm(request.POST or None)
+    settings_form = GenerateForm(request.POST or None)
+    results = []
+    if request.method == "POST" and form.is_valid():
+        for number, prompt, line_form in form.line_forms(request.POST):
+            if not line_form.is_valid():
+                errors = [e for field_errors in line_form.errors.values() for e in field_errors]
+                results.append({"line": number, "prompt": prompt, "job": None, "error": " ".join(errors)})
+                continue
+            job, error = _create_from(request, line_form)
+            message = getattr(error, "message", None) or (str(error) if error else "")
+            results.append({"line": number, "prompt": prompt, "job": job, "error": message})
+    context = {
+        "form": form,
+        "settings_form": settings_form,
+        "results": results,
+        "accepted": sum(1 for r in results if r["job"]),
+        "balance": balance_of(request.user.pk),
+    }
+    return render(request, "videos/batch.html", context)
 
 
 def _job_or_404(request, pk: int) -> Job:

@@ -113,6 +113,7 @@ class Simulator:
     def __post_init__(self) -> None:
         self.startup = dict(self.config)
         self.credits = int(self.config["credits"])
+        self.inflight = 0  # callbacks being delivered right now
 
     @property
     def base(self) -> str:
@@ -284,6 +285,8 @@ class Simulator:
         for attempt in range(3):  # the provider retries failed deliveries
             if self.tasks.get(task.task_id) is not task:
                 return
+            with self.lock:
+                self.inflight += 1
             try:
                 # callBackUrl was validated as http(s) in validate().
                 request = Request(task.body["callBackUrl"], data=data, headers=headers)  # noqa: S310
@@ -294,6 +297,9 @@ class Simulator:
                         return
             except OSError as exc:
                 log.info("callback for %s failed (%s), attempt %s", task.task_id, exc, attempt + 1)
+            finally:
+                with self.lock:
+                    self.inflight -= 1
             time.sleep(1)
 
     # --- control ----------------------------------------------------------
@@ -318,7 +324,13 @@ class Simulator:
         return 200, {"ok": True}
 
     def stats(self) -> dict:
-        return {"calls": dict(self.calls), "tasks": len(self.tasks), "credits": self.credits, "config": self.config}
+        return {
+            "calls": dict(self.calls),
+            "tasks": len(self.tasks),
+            "credits": self.credits,
+            "inflight": self.inflight,
+            "config": self.config,
+        }
 
 
 def validate(body: dict) -> str:
