@@ -26,6 +26,21 @@ pytestmark = [
 
 
 @pytest.fixture
+def prices(live):
+    from billing.defaults import ensure_default_prices
+    from billing.models import Price
+
+    ensure_default_prices(Price)
+
+
+@pytest.fixture
+def watcher(live, django_user_model):
+    from .conftest import make_user
+
+    return make_user(django_user_model, "watcher")
+
+
+@pytest.fixture
 def page(live):
     # Playwright's sync API runs an event loop in this thread; Django would
     # otherwise refuse ORM calls from the test body.
@@ -42,11 +57,7 @@ def page(live):
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def test_sign_up_generate_watch_and_play(page, live, sim, db):
-    from billing.defaults import ensure_default_prices
-    from billing.models import Price
-
-    ensure_default_prices(Price)
+def test_sign_up_generate_watch_and_play(prices, live, sim, page):
     sim.config(delay=4)
     page.goto(f"{live.url}/accounts/signup/")
     page.fill("input[name=username]", "browser")
@@ -86,11 +97,8 @@ def test_sign_up_generate_watch_and_play(page, live, sim, db):
     page.screenshot(path=str(ARTIFACTS / "billing.png"), full_page=True)
 
 
-def test_gallery_updates_running_cards_and_then_stops_polling(page, live, sim, db, django_user_model):
-    from .conftest import make_user
-
+def test_gallery_updates_running_cards_and_then_stops_polling(watcher, live, sim, page):
     sim.config(delay=3)
-    user = make_user(django_user_model, "watcher")
     page.goto(f"{live.url}/accounts/login/")
     page.fill("input[name=username]", "watcher")
     page.fill("input[name=password]", "pw-watcher")
@@ -113,4 +121,5 @@ def test_gallery_updates_running_cards_and_then_stops_polling(page, live, sim, d
     seen = len(status_requests)
     page.wait_for_timeout(7000)  # two more intervals: every job is final, so nothing is polled
     assert len(status_requests) == seen
-    assert user.wallet.balance == 50 - 10  # the failed one was refunded
+    page.goto(f"{live.url}/billing/")
+    assert page.locator("[data-balance]").get_attribute("data-balance") == "40"  # the failed one was refunded

@@ -146,7 +146,7 @@ def test_balance_check_failure_is_recorded(db, settings):
 def test_reconciliation_compares_ledger_and_balance(live, sim, alice_client):
     provider_balance_record(credits=100000)
     settled(job_after(submit(alice_client)))
-    job_after(submit(alice_client, prompt="x [sim:error=422]"))  # refunded: no provider spend
+    settled(job_after(submit(alice_client, prompt="x [sim:error=422]")), "failed")  # refunded: no provider spend
     provider_balance_record(credits=99940)
     today = reconciliation(days=2)[-1]
     assert today["expected"] == 60 and today["moved"] == 60 and today["gap"] == 0

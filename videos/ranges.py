@@ -4,6 +4,7 @@ RFC 9110); an unsatisfiable range gets 416."""
 
 import re
 
+from django.db import connection
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -42,6 +43,14 @@ def _stream(handle, start: int, length: int):
             yield chunk
 
 
+def release_database() -> None:
+    """A video stream can last minutes (or stall in a paused player): it must
+    not hold a database connection all that time. Everything the response
+    needs is read by now."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def ranged_file_response(request, field_file, *, content_type: str, filename: str) -> HttpResponse:
     size = field_file.size
     wanted = parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
@@ -62,4 +71,5 @@ def ranged_file_response(request, field_file, *, content_type: str, filename: st
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
+    release_database()
     return response
