@@ -1,17 +1,26 @@
-"""The real background worker: a `manage.py qcluster` process on the ORM
-broker, sharing the test database with the live server and the simulator."""
+"""The real background worker: `manage.py qcluster` processes on the ORM
+broker, sharing the test database with the live server and the simulator;
+killed with SIGKILL at awkward moments and started again."""
 
 import os
 import signal
 import subprocess
 import sys
+import time
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from billing.selectors import balance_of, ledger_sum_of
+from videos import services
 from videos.models import Job
 
 from .conftest import ROOT, submit, wait_for
+
+pytestmark = pytest.mark.slow
 
 
 def database_url() -> str:
@@ -23,11 +32,11 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def worker(live, sim, settings, monkeypatch):
+def worker_env(live, sim, settings, monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)  # the web side enqueues for real
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": database_url(),
@@ -37,29 +46,95 @@ def worker(live, sim, settings, monkeypatch):
         "PUBLIC_BASE_URL": live.url,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
-    proc = subprocess.Popen(
+
+
+def start_worker(env) -> subprocess.Popen:
+    # Its own process group, so that a kill takes its worker processes too.
+    return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
+
+
+def kill_worker(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
     try:
+        os.killpg(proc.pid, sig)
         proc.wait(timeout=15)
+    except ProcessLookupError:
+        return
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.mark.slow
-def test_worker_process_submits_and_stores(worker, alice_client, alice):
-    response = submit(alice_client)
-    job = Job.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
-    # The request itself did not call the provider: it only queued the work.
-    job.refresh_from_db()
-    assert job.status == Job.Status.QUEUED and job.task_id is None
-    done = wait_for(
-        lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).first(), timeout=45, interval=0.2
-    )
+def job_in(response) -> Job:
+    return Job.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
+
+
+def leases_run_out(job: Job) -> None:
+    """Time passes: the killed worker's lease on the job expires, and the
+    task it had been handed is long overdue."""
+    past = timezone.now() - timedelta(minutes=15)
+    Job.objects.filter(pk=job.pk).update(lease_until=past, enqueued_at=past)
+
+
+def test_worker_process_submits_and_stores(worker_env, alice_client):
+    proc = start_worker(worker_env)
+    try:
+        job = job_in(submit(alice_client))
+        job.refresh_from_db()
+        # The request itself did not call the provider: it only queued the work.
+        assert job.status == Job.Status.QUEUED and job.task_id is None
+        done = wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).first(), timeout=45)
+    finally:
+        kill_worker(proc, signal.SIGTERM)
     assert done.video_file and done.video_bytes > 0
+
+
+def test_worker_killed_mid_download_recovers(worker_env, sim, alice_client, alice, settings):
+    sim.config(video_bytes=3_000_000, file_rate=1_000_000)  # a three-second download
+    proc = start_worker(worker_env)
+    job = job_in(submit(alice_client))
+    wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.DOWNLOADING).exists(), timeout=30)
+    wait_for(lambda: sim.calls("file") == 1, timeout=10)
+    kill_worker(proc)  # mid-download
+    job.refresh_from_db()
+    assert job.status == Job.Status.DOWNLOADING and not job.video_file
+    sim.config(file_rate=0)
+    proc = start_worker(worker_env)
+    try:
+        leases_run_out(job)
+        services.jobs_tick()  # the scheduled safety net finds the abandoned download
+        done = wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).first(), timeout=30)
+    finally:
+        kill_worker(proc, signal.SIGTERM)
+    assert done.video_bytes == 3_000_000 and sim.calls("file") == 2
+    stored = list((Path(settings.MEDIA_ROOT) / "videos" / str(alice.pk)).iterdir())
+    assert len(stored) == 1  # no half-written file left behind
+    assert balance_of(alice.pk) == 40 == ledger_sum_of(alice.pk)
+
+
+def test_worker_killed_mid_submit_recovers(worker_env, sim, alice_client, alice):
+    sim.config(latency=2.0)  # the generate request hangs for two seconds
+    proc = start_worker(worker_env)
+    job = job_in(submit(alice_client))
+    wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUBMITTING).exists(), timeout=30)
+    time.sleep(0.7)  # the request is on the wire, its answer not back yet
+    kill_worker(proc)  # mid-submit: did the provider get it? The app cannot know.
+    sim.config(latency=0)
+    job.refresh_from_db()
+    assert job.status in (Job.Status.SUBMITTING, Job.Status.DOWNLOADING)
+    proc = start_worker(worker_env)
+    try:
+        leases_run_out(job)
+        services.jobs_tick()  # not resent: the job waits for its callback
+        done = wait_for(lambda: Job.objects.filter(pk=job.pk, status__in=Job.FINAL).first(), timeout=30)
+    finally:
+        kill_worker(proc, signal.SIGTERM)
+    # The provider did get it (the simulator finished the request), and its
+    # callback settled the job: one generation, one charge, no refund.
+    assert done.status == Job.Status.SUCCEEDED and done.task_id
+    assert sim.calls("generate") == 1 and balance_of(alice.pk) == 40

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "api_key": "",  # require this bearer token when set (else any)
     "credits": 100000,  # provider credits of the account
     "latency": 0.0,  # extra seconds before each API answer
+    "file_rate": 0,  # serve files at most this many bytes a second (0: no limit)
 }
 COST = {"veo3_fast": 60, "veo3": 250, "veo3_lite": 30}
 MODELS = set(COST)
@@ -478,9 +479,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Content-Length", str(size))
         self.end_headers()
+        rate = int(self.sim.config["file_rate"])
         try:
             for chunk in padded_video(sample, size):
-                self.wfile.write(chunk)
+                for start in range(0, len(chunk), 64 * 1024):
+                    piece = chunk[start : start + 64 * 1024]
+                    self.wfile.write(piece)
+                    if rate:
+                        time.sleep(len(piece) / rate)
         except (BrokenPipeError, ConnectionResetError):
             pass
 

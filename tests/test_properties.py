@@ -1,0 +1,153 @@
+"""Property-based proof that settlement is exact under any order of events.
+
+Each example creates real jobs against the simulator, then hypothesis throws
+a random sequence at them: task deliveries duplicated, reordered and lost,
+callbacks of every kind (also duplicated and late), polls, worker crashes,
+deadlines passing, operator refunds. The queue is a list the test drives so
+that hypothesis chooses the order; everything behind it is the real code.
+After every step and at the end: balances equal ledger sums, no job is
+charged twice or refunded twice, and in the end every job is final and
+refunded exactly when it failed.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from billing.models import LedgerEntry
+from billing.selectors import balance_of, ledger_sum_of
+from videos import kie, services, tasks
+from videos.models import Job
+
+from .conftest import make_user
+
+S = Job.Status
+# Deliveries and callbacks are what races; they come up most often.
+KINDS = ["run_next", "run_random", "redeliver", "callback_ok", "callback_fail"] * 3 + [
+    "callback_pending",
+    "poll",
+    "lose",
+    "crash_worker",
+    "tick_lost",
+    "tick_deadline",
+    "operator_refund",
+]
+EVENTS = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(min_value=0, max_value=50)), max_size=30)
+counter = {"n": 0}
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """Tasks handed to the worker land here; the test delivers them."""
+    items: list[tuple[str, int]] = []
+    monkeypatch.setattr(services, "enqueue", lambda task, job_id: items.append((task, job_id)))
+    return items
+
+
+def deliver(task: str, job_id: int) -> None:
+    getattr(tasks, task)(job_id)
+
+
+def check_money(user, jobs) -> None:
+    assert balance_of(user.pk) == ledger_sum_of(user.pk) >= 0
+    for job in jobs:
+        ref = job.charge_reference
+        assert LedgerEntry.objects.filter(kind="charge", reference=ref).count() <= 1
+        assert LedgerEntry.objects.filter(kind="refund", reference=ref).count() <= 1
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=EVENTS,
+    job_count=st.integers(min_value=1, max_value=3),
+    outcome=st.sampled_from(["success", "fail"]),
+    submit_first=st.booleans(),
+)
+def test_any_order_of_events_settles_every_job_exactly_once(
+    live, sim, queue, django_user_model, settings, events, job_count, outcome, submit_first
+):
+    settings.KIE_BACKOFF_BASE_SECONDS = 0.001
+    sim.reset()
+    sim.config(callbacks=False, delay=0, outcome=outcome)
+    counter["n"] += 1
+    user = make_user(django_user_model, f"prop{counter['n']}", credits=100)
+    jobs = []
+    for i in range(job_count):
+        jobs.append(
+            services.job_create(
+                user=user,
+                prompt=f"property {counter['n']}.{i}",
+                model="veo3_fast",
+                generation_type="TEXT_2_VIDEO",
+                aspect_ratio="16:9",
+                seed=None,
+                enable_translation=True,
+                watermark="",
+                images=[],
+            )
+        )
+    while submit_first and queue:  # most runs start with the jobs at the provider
+        deliver(*queue.pop(0))
+    refunded_by_operator: set[int] = set()
+    finals: dict[int, str] = {}
+
+    for event, n in events:
+        job = Job.objects.get(pk=jobs[n % len(jobs)].pk)
+        if event == "run_next" and queue:
+            deliver(*queue.pop(0))
+        elif event == "run_random" and queue:
+            deliver(*queue.pop(n % len(queue)))
+        elif event == "redeliver" and queue:
+            deliver(*queue[n % len(queue)])  # at-least-once: runs, and stays queued
+        elif event == "lose" and queue:
+            queue.pop(n % len(queue))
+        elif event.startswith("callback") and job.task_id:
+            result = {
+                "callback_ok": kie.TaskResult(job.task_id, "succeeded", (f"{sim.url}/files/{job.task_id}.mp4",)),
+                "callback_fail": kie.TaskResult(job.task_id, "failed", error_message="simulated failure"),
+                "callback_pending": kie.TaskResult(job.task_id, "pending"),
+            }[event]
+            services.job_callback(job=job, result=result, endpoint="callback (property)")
+        elif event == "poll":
+            services.job_poll(job.pk)
+        elif event == "crash_worker":
+            Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        elif event == "tick_lost":
+            services.jobs_tick(now=timezone.now() + timedelta(minutes=2))
+        elif event == "tick_deadline":
+            services.jobs_tick(now=timezone.now() + timedelta(seconds=settings.JOB_DEADLINE_SECONDS + 60))
+        elif event == "operator_refund" and services.job_refund(job.pk, actor="property") and job.status in Job.FINAL:
+            refunded_by_operator.add(job.pk)
+        check_money(user, jobs)
+        for j in Job.objects.filter(pk__in=[j.pk for j in jobs]):
+            if j.pk in finals:
+                assert j.status == finals[j.pk], "a final job changed state"
+            elif j.status in Job.FINAL:
+                finals[j.pk] = j.status
+
+    # Let time pass and the worker catch up until nothing is left to do.
+    for _ in range(12):
+        while queue:
+            deliver(*queue.pop(0))
+        if not Job.objects.filter(pk__in=[j.pk for j in jobs], status__in=Job.ACTIVE).exists():
+            break
+        Job.objects.filter(pk__in=[j.pk for j in jobs]).update(
+            lease_until=None, next_attempt_at=None, next_poll_at=timezone.now() - timedelta(seconds=1)
+        )
+        services.jobs_tick(now=timezone.now() + timedelta(minutes=2))
+        services.jobs_tick(now=timezone.now() + timedelta(seconds=settings.JOB_DEADLINE_SECONDS + 60))
+
+    check_money(user, jobs)
+    for job in Job.objects.filter(pk__in=[j.pk for j in jobs]):
+        assert job.status in Job.FINAL, f"job {job.pk} stuck in {job.status}"
+        refunds = LedgerEntry.objects.filter(kind="refund", reference=job.charge_reference).count()
+        assert LedgerEntry.objects.filter(kind="charge", reference=job.charge_reference).count() == 1
+        if job.status == S.FAILED:
+            assert refunds == 1
+        else:
+            assert refunds == (1 if job.pk in refunded_by_operator else 0)
+            assert job.video_file and job.video_bytes
