@@ -1,20 +1,17 @@
 """Shared fixtures: users, a running simulator process, a live server."""
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings
 from django.core.servers.basehttp import WSGIServer
 
 from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
+from videos.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,42 +30,6 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
         time.sleep(interval)
-
-
-class SimulatorProcess:
-    """The built-in simulator, run as its own process on a free port."""
-
-    def __init__(self, *args: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "videos.simulator", "--port", "0", *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        self.url = json.loads(line)["kie_simulator"]
-
-    def config(self, **changes) -> dict:
-        response = requests.post(f"{self.url}/_sim/config", json=changes, timeout=5)
-        response.raise_for_status()
-        return response.json()["config"]
-
-    def reset(self) -> None:
-        requests.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
-
-    def stats(self) -> dict:
-        return requests.get(f"{self.url}/_sim/stats", timeout=5).json()
-
-    def calls(self, endpoint: str) -> int:
-        return self.stats()["calls"].get(endpoint, 0)
-
-    def task(self, task_id: str) -> dict:
-        return requests.get(f"{self.url}/_sim/tasks/{task_id}", timeout=5).json()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,11 @@ def test_any_order_of_events_settles_every_job_exactly_once(
     live, sim, queue, django_user_model, settings, events, job_count, outcome, submit_first
 ):
     settings.KIE_BACKOFF_BASE_SECONDS = 0.001
+    # Examples share the database: spend adds up across them, and the spend
+    # breaker and caps (tested elsewhere) must not step in.
+    settings.BREAKER_WINDOW_LIMIT = settings.BREAKER_ABNORMAL_MULTIPLE = 0
+    settings.USER_SUBMISSIONS_PER_MINUTE = 0
+    settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS = settings.GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS = 0
     sim.reset()
     sim.config(callbacks=False, delay=0, outcome=outcome)
     counter["n"] += 1

@@ -199,13 +199,16 @@ PROMPT_MAX_LENGTH = env.int("PROMPT_MAX_LENGTH", default=2000)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Typical generation time per model, for progress bars and the first poll.
 VEO_TYPICAL_SECONDS = {
-    "veo3_fast": env.int("VEO_TYPICAL_SECONDS_FAST", default=150),
-    "veo3": env.int("VEO_TYPICAL_SECONDS_QUALITY", default=240),
+    "veo3_fast": env.float("VEO_TYPICAL_SECONDS_FAST", default=150),
+    "veo3": env.float("VEO_TYPICAL_SECONDS_QUALITY", default=240),
 }
 # A submitted job with no result after this long is failed and refunded.
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=30 * 60)
-# Wait this long after the typical duration before the first safety poll.
-POLL_GRACE_SECONDS = env.int("POLL_GRACE_SECONDS", default=30)
+# Wait this long after the typical duration before the first safety poll,
+# then poll at INTERVAL, 2×INTERVAL, 4×INTERVAL … at most MAX_INTERVAL apart.
+POLL_GRACE_SECONDS = env.float("POLL_GRACE_SECONDS", default=30)
+POLL_INTERVAL_SECONDS = env.float("POLL_INTERVAL_SECONDS", default=30)
+POLL_MAX_INTERVAL_SECONDS = env.float("POLL_MAX_INTERVAL_SECONDS", default=300)
 GALLERY_PAGE_SIZE = 12
 
 # --- Budgets (0 means no cap) ----------------------------------------------

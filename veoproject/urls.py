@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpResponse
 from django.urls import include, path
 
 from videos import callbacks
@@ -6,8 +7,15 @@ from videos import views as video_views
 
 from . import accounts
 
+
+def healthz(request):
+    """For load balancers and uptime checks: the process answers."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 urlpatterns = [
     path("", video_views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("videos/", include("videos.urls")),

@@ -40,7 +40,7 @@ DOWNLOAD_LEASE = timedelta(minutes=10)
 REQUEUE_AFTER = timedelta(seconds=60)  # a task handed out this long ago and not started is taken as lost
 MAX_SUBMIT_ATTEMPTS = 6
 MAX_DOWNLOAD_ATTEMPTS = 5
-POLL_BATCH = 100
+POLL_BATCH = 1000  # due polls (and lost tasks) handed out per tick; each is a queued task
 
 
 @dataclass(frozen=True)
@@ -419,8 +419,9 @@ def first_poll_delay(model: str) -> timedelta:
 
 
 def poll_interval(poll_count: int) -> timedelta:
-    """After the first poll: 30 s, 60 s, 120 s … at most 5 minutes."""
-    return timedelta(seconds=min(30 * 2 ** max(poll_count - 1, 0), 300))
+    """After the first poll: 30 s, 60 s, 120 s … at most 5 minutes (settings)."""
+    base, most = settings.POLL_INTERVAL_SECONDS, settings.POLL_MAX_INTERVAL_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(poll_count - 1, 0), most))
 
 
 def job_poll(job_id: int, *, client: kie.KieClient | None = None) -> None:
