@@ -140,3 +140,23 @@ def report(title: str, rows: list[tuple[str, object]]) -> None:
     print(f"   machine: {machine()}")
     for name, value in rows:
         print(f"   {name}: {value}")
+
+
+class QueryCounter:
+    """Counts the SQL statements run inside the block, requests included
+    (Django clears its own query log when a request starts)."""
+
+    def __enter__(self):
+        from django.db import connection
+
+        self.count = 0
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __exit__(self, *exc):
+        self._wrapper.__exit__(*exc)

@@ -89,11 +89,14 @@ class Job(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["user", "-id"], name="job_user_recent"),
+            # Background work looks only at active jobs: a plain index on
+            # status finds them among any number of finished ones (partial
+            # indexes would not serve the IN and OR queries on SQLite).
+            models.Index(fields=["status", "next_attempt_at"], name="job_status"),
             models.Index(fields=["next_poll_at"], name="job_poll_due", condition=Q(status="submitted")),
+            models.Index(fields=["hd_next_at"], name="job_hd_due", condition=Q(hd_status="pending")),
             models.Index(
-                fields=["status", "next_attempt_at"],
-                name="job_active",
-                condition=Q(status__in=["queued", "submitting", "submitted", "downloading"]),
+                fields=["seed", "model"], name="job_reuse", condition=Q(status="succeeded", seed__isnull=False)
             ),
         ]
 

@@ -447,9 +447,13 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0, "dispatched": 0, "hd": 0}
 
-    due = Job.objects.filter(status=S.SUBMITTED, task_id__isnull=False, next_poll_at__lte=now).values_list(
-        "pk", "poll_count", "next_poll_at"
-    )[:POLL_BATCH]
+    # Each query orders by its due time (oldest first), which also lets the
+    # database walk the small index of due work instead of the whole table.
+    due = (
+        Job.objects.filter(status=S.SUBMITTED, task_id__isnull=False, next_poll_at__lte=now)
+        .order_by("next_poll_at")
+        .values_list("pk", "poll_count", "next_poll_at")[:POLL_BATCH]
+    )
     for pk, poll_count, due_at in due:
         # Claim this poll so that an overlapping tick does not send it twice.
         if Job.objects.filter(pk=pk, status=S.SUBMITTED, next_poll_at=due_at).update(
@@ -478,6 +482,7 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
+        .order_by("next_attempt_at")
         .values_list("pk", "status")[:POLL_BATCH]
     )
     for pk, status in lost:
@@ -487,9 +492,8 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     counts["dispatched"] = len(dispatch.jobs_dispatch())
     dispatch.permits_prune(now)
 
-    for pk in Job.objects.filter(hd_status=Job.HdStatus.PENDING, hd_next_at__lte=now).values_list("pk", flat=True)[
-        :POLL_BATCH
-    ]:
+    hd_due = Job.objects.filter(hd_status=Job.HdStatus.PENDING, hd_next_at__lte=now).order_by("hd_next_at")
+    for pk in hd_due.values_list("pk", flat=True)[:POLL_BATCH]:
         enqueue("hd_job", pk)
         counts["hd"] += 1
     return counts
