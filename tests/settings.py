@@ -16,7 +16,10 @@ os.environ.setdefault("KIE_API_KEY", "test-api-key-do-not-log")
 os.environ.setdefault("KIE_DOWNLOAD_HOSTS", "127.0.0.1")
 os.environ.setdefault("STATIC_MANIFEST", "off")
 os.environ.setdefault("Q_SYNC", "on")
-os.environ.setdefault("CONN_MAX_AGE", "0")  # live-server threads must not keep connections open
+os.environ.setdefault("CONN_MAX_AGE", "0")
+os.environ.setdefault(
+    "SECURE_SSL_REDIRECT", "off"
+)  # the test servers speak plain http  # live-server threads must not keep connections open
 os.environ.setdefault("SQLITE_TEST_NAME", str(_base / "var" / f"test-{os.getpid()}.sqlite3"))
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="veo-test-media-"))
 (_base / "var").mkdir(exist_ok=True)

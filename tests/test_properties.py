@@ -44,7 +44,7 @@ counter = {"n": 0}
 def queue(monkeypatch):
     """Tasks handed to the worker land here; the test delivers them."""
     items: list[tuple[str, int]] = []
-    monkeypatch.setattr(services, "enqueue", lambda task, job_id: items.append((task, job_id)))
+    monkeypatch.setattr(services, "enqueue", lambda task, job_id, mark=True: items.append((task, job_id)))
     return items
 
 

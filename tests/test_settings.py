@@ -35,3 +35,27 @@ def test_production_cookies_are_secure():
 def test_debug_off_needs_a_secret_key():
     result = load_settings(DEBUG="off", KIE_API_KEY="real-key")
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KIE_", "DEBUG", "SECRET_KEY", "DATABASE_URL", "SECURE_"))
+    }
+    clean.update(
+        DJANGO_SETTINGS_MODULE="veoproject.settings",
+        DEBUG="off",
+        SECRET_KEY="a-long-random-production-secret-key-0123456789-abcdefghijk",
+        KIE_API_KEY="real-key",
+        ALLOWED_HOSTS="veo.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -138,3 +138,35 @@ def test_worker_killed_mid_submit_recovers(worker_env, sim, alice_client, alice)
     # callback settled the job: one generation, one charge, no refund.
     assert done.status == Job.Status.SUCCEEDED and done.task_id
     assert sim.calls("generate") == 1 and balance_of(alice.pk) == 40
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+    client = redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {url}")
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+def test_worker_on_the_redis_broker(worker_env, redis_url, monkeypatch, alice_client):
+    """With REDIS_URL set, web and worker exchange tasks through Redis."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "ORM", None)  # the web side, as REDIS_URL would configure it
+    monkeypatch.setattr(Conf, "REDIS", redis_url)
+    proc = start_worker({**worker_env, "REDIS_URL": redis_url})
+    try:
+        job = job_in(submit(alice_client))
+        done = wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).first(), timeout=45)
+    finally:
+        kill_worker(proc, signal.SIGTERM)
+    assert done.video_file
+    assert not OrmQ.objects.exists()  # nothing went through the database broker

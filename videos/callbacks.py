@@ -41,7 +41,7 @@ def signature_ok(
 @csrf_exempt
 @require_POST
 def kie_callback(request, token: str):
-    job = Job.objects.filter(callback_token=token).first()
+    job = Job.objects.filter(callback_token=token).order_by().first()  # by the unique index, unsorted
     if job is None:
         return _error("Unknown callback URL.", 404)
     try:
@@ -62,6 +62,11 @@ def kie_callback(request, token: str):
     if job.task_id and result.task_id != job.task_id:
         log.warning("job %s: callback for task %s, expected %s", job.pk, result.task_id, job.task_id)
         return _error("This callback is for another task.", 409)
+    if job.status not in (Job.Status.SUBMITTING, Job.Status.SUBMITTED):
+        # Settled already (a duplicate, a retry, or a late callback): the
+        # answer must still be 200 so the sender stops; nothing is written.
+        log.info("job %s: callback for a settled job (%s) ignored", job.pk, job.status)
+        return JsonResponse({"ok": True, "changed": False})
     shape = "flat" if "successFlag" in body else "nested"
     changed = services.job_callback(job=job, result=result, endpoint=f"callback ({shape})")
     return JsonResponse({"ok": True, "changed": changed})

@@ -45,6 +45,8 @@ def jobs_dispatch() -> list[int]:
     """Grant free running slots to queued jobs, oldest first, and hand them
     to the worker. Returns the ids dispatched. Safe to call any time, from
     any process: the gate lock makes concurrent calls take turns."""
+    if not Job.objects.filter(status=S.QUEUED, dispatched_at__isnull=True).exists():
+        return []  # nothing waits: no need to take the global lock
     if not submissions_open():
         return []
     with transaction.atomic():

@@ -314,14 +314,14 @@ def job_fail(job_id: int, *, reason: str, from_statuses=Job.ACTIVE) -> bool:
     return bool(won)
 
 
-def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
+def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_known: bool = False) -> bool:
     """The one settle path for callbacks and polls. Returns whether this
     call moved the job (duplicates and late arrivals return False)."""
     waiting = (S.SUBMITTING, S.SUBMITTED)
     now = timezone.now()
     stamp = {"callback_at": now} if via == "callback" else {}
-    # The result names the task; remember it if the submit has not yet.
-    Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
+    if not task_known:  # the result names the task; remember it if the submit has not yet
+        Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
     if result.state == "failed":
         Job.objects.filter(pk=job_id, status__in=waiting).update(**stamp)
         return job_fail(
@@ -343,10 +343,11 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
             attempts=0,
             next_attempt_at=None,
             lease_until=None,
+            enqueued_at=now,  # the download task is handed out on commit
             **stamp,
         )
         if won:
-            transaction.on_commit(lambda: enqueue("download_job", job_id))
+            transaction.on_commit(lambda: enqueue("download_job", job_id, mark=False))
             dispatch.dispatch_after_commit()  # no longer in flight at the provider
     if won:
         log.info("job %s result via %s: %s", job_id, via, result.video_url)
@@ -354,7 +355,13 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str) -> bool:
 
 
 def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
-    """Record an accepted callback in the job's history and settle it."""
+    """Record an accepted callback in the job's history and settle it, in
+    one transaction (one commit on the webhook's hot path)."""
+    with transaction.atomic():
+        return _job_callback(job=job, result=result, endpoint=endpoint)
+
+
+def _job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
     ProviderCall.objects.create(
         job=job,
         endpoint=endpoint,
@@ -362,7 +369,7 @@ def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
         code=200 if result.state != "failed" else result.error_code,
         error=result.error_message[:500],
     )
-    return job_apply_result(job.pk, result, via="callback")
+    return job_apply_result(job.pk, result, via="callback", task_known=job.task_id == result.task_id)
 
 
 # --- download --------------------------------------------------------------
@@ -546,11 +553,13 @@ def job_refund(job_id: int, *, actor) -> bool:
 # --- plumbing --------------------------------------------------------------
 
 
-def enqueue(task: str, job_id: int) -> None:
-    """Hand a job to the background worker (django-q2)."""
+def enqueue(task: str, job_id: int, *, mark: bool = True) -> None:
+    """Hand a job to the background worker (django-q2), noting when (unless
+    the caller's own update did)."""
     from django_q.tasks import async_task
 
-    Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
+    if mark:
+        Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
     async_task(f"videos.tasks.{task}", job_id, task_name=f"{task}:{job_id}", group=task)
 
 

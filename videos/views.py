@@ -177,7 +177,7 @@ def job_upgrade(request, pk: int):
 @require_GET
 def input_image(request, token: str):
     """Uploaded input images, public at an unguessable URL so the provider can fetch them."""
-    image = JobImage.objects.filter(token=token).exclude(file="").first()
+    image = JobImage.objects.filter(token=token).exclude(file="").order_by().first()
     if image is None:
         raise Http404()
     response = FileResponse(image.file.open("rb"), content_type=image.content_type or "image/jpeg")
