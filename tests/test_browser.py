@@ -90,7 +90,7 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page):
     page.screenshot(path=str(ARTIFACTS / "job-done.png"), full_page=True)
 
     page.goto(f"{live.url}/videos/")
-    page.wait_for_selector(".card video")
+    page.wait_for_selector(".card img[src*='poster.jpg'], .card img[src*='placeholder']")
     page.screenshot(path=str(ARTIFACTS / "gallery.png"), full_page=True)
     page.goto(f"{live.url}/billing/")
     assert page.locator("[data-balance]").get_attribute("data-balance") == "40"

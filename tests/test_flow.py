@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -61,6 +62,7 @@ def test_text_to_video_end_to_end(live, sim, alice_client, alice):
         "progress": 100,
         "video_url": f"/videos/{job.pk}/file",
         "error": None,
+        "poster_url": f"/videos/{job.pk}/poster.jpg" if job.poster else None,
     }
     video = b"".join(alice_client.get(f"/videos/{job.pk}/file").streaming_content)
     assert video[4:8] == b"ftyp" and hashlib.sha256(video).hexdigest() == job.video_sha256
@@ -320,3 +322,24 @@ def test_signed_callbacks(live, sim, alice_client, settings):
     # The simulator signs its callbacks with the same key: they are accepted.
     sim.config(callbacks=True, hmac_key="hook-secret")
     settled(job_after(submit(alice_client)))
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg is not installed (apt-get install ffmpeg)")
+def test_finished_video_gets_a_poster(live, sim, alice_client, bob_client):
+    job = settled(job_after(submit(alice_client)))
+    assert job.poster
+    poster = alice_client.get(f"/videos/{job.pk}/poster.jpg")
+    assert poster.status_code == 200 and poster["Content-Type"] == "image/jpeg"
+    assert b"".join(poster.streaming_content)[:2] == b"\xff\xd8"
+    assert f'src="/videos/{job.pk}/poster.jpg"' in alice_client.get("/videos/").content.decode()
+    assert bob_client.get(f"/videos/{job.pk}/poster.jpg").status_code == 404
+
+
+def test_without_ffmpeg_the_gallery_shows_a_placeholder(live, sim, alice_client, monkeypatch):
+    from videos import posters
+
+    monkeypatch.setattr(posters, "ffmpeg_path", lambda: None)
+    job = settled(job_after(submit(alice_client)))
+    assert not job.poster
+    assert alice_client.get(f"/videos/{job.pk}/poster.jpg").status_code == 404
+    assert "img/placeholder.svg" in alice_client.get("/videos/").content.decode()

@@ -140,3 +140,23 @@ def test_form_post_needs_csrf(alice, sim):
     strict.force_login(alice)
     assert strict.post("/videos/new/", generate_data()).status_code == 403
     assert Job.objects.count() == 0
+
+
+@pytest.mark.parametrize("prompt", ["A NUDE figure on a beach", "gore everywhere", "some nsfw scene"])
+def test_blocklisted_prompts_are_refused_before_any_charge(alice_client, alice, sim, prompt):
+    assert_refused(submit(alice_client, prompt=prompt), "breaks our content rules", alice, sim)
+
+
+def test_blocklist_matches_whole_words_only(alice_client, alice, sim, settings):
+    settings.PROMPT_BLOCKLIST = ["gore"]
+    response = submit(alice_client, prompt="Al Gore-free zone: the Goretex jacket in the rain")
+    assert "content rules" in response.content.decode()  # "Gore" is a whole word here
+    response = submit(alice_client, prompt="A hiker in a Goretex jacket walking through rain")
+    assert response.status_code == 302
+
+
+def test_form_offers_prompt_help(alice_client):
+    html = alice_client.get("/videos/new/").content.decode()
+    assert 'data-hint-length="60"' in html and "Short prompts give generic videos" in html
+    assert 'data-phrase="slow dolly in"' in html and 'data-phrase="golden hour light"' in html
+    assert "js/prompt.js" in html

@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "billing.context_processors.balance",
+                "videos.context_processors.notices",
             ],
         },
     },
@@ -207,6 +208,12 @@ KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
 PROMPT_MAX_LENGTH = env.int("PROMPT_MAX_LENGTH", default=2000)
+# Below this many characters the form suggests adding detail (a hint, not a rule).
+PROMPT_HINT_LENGTH = env.int("PROMPT_HINT_LENGTH", default=60)
+# Words and phrases that break the content rules: refused before any charge.
+PROMPT_BLOCKLIST = env.list(
+    "PROMPT_BLOCKLIST", default=["nsfw", "nude", "naked", "porn", "pornographic", "gore", "beheading", "child abuse"]
+)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Typical generation time per model, for progress bars and the first poll.
 VEO_TYPICAL_SECONDS = {

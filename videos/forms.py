@@ -5,6 +5,7 @@ invalid combination never costs credits or a provider call.
 """
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from django import forms
@@ -22,6 +23,12 @@ TYPE_CHOICES = [
     ("REFERENCE_2_VIDEO", "Reference images"),
 ]
 ASPECT_CHOICES = [("16:9", "16:9 landscape"), ("9:16", "9:16 portrait"), ("Auto", "Auto")]
+
+
+def blocked_terms(prompt: str) -> list[str]:
+    """The blocklist's words and phrases found in `prompt`, as whole words."""
+    text = prompt.lower()
+    return [term for term in settings.PROMPT_BLOCKLIST if re.search(rf"\b{re.escape(term.lower())}\b", text)]
 
 
 def _public_https_url(value: str) -> str:
@@ -87,6 +94,15 @@ class GenerateForm(forms.Form):
                 label=f"Image {slot} upload",
                 error_messages={"invalid_image": f"Image {slot} is not a picture we can read (use JPEG, PNG or WebP)."},
             )
+
+    def clean_prompt(self) -> str:
+        prompt = self.cleaned_data["prompt"]
+        blocked = blocked_terms(prompt)
+        if blocked:
+            raise forms.ValidationError(
+                f"This prompt breaks our content rules ({', '.join(blocked)}). Please describe something else."
+            )
+        return prompt
 
     def image_slots(self):
         """(upload, link) bound fields per image slot, for the template."""

@@ -54,6 +54,7 @@ class Job(models.Model):
     video_file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
     video_bytes = models.BigIntegerField(null=True, blank=True)
     video_sha256 = models.CharField(max_length=64, blank=True, default="")
+    poster = models.FileField(upload_to="posters/", blank=True, default="", max_length=255)
 
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -184,3 +185,35 @@ class SendPermit(models.Model):
 
     def __str__(self) -> str:
         return f"permit at {self.created_at}"
+
+
+class Notice(models.Model):
+    """An in-app notice to a user: a video is ready, or failed and was refunded."""
+
+    class Kind(models.TextChoices):
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notice_user_unread")]
+        constraints = [models.UniqueConstraint(fields=["job", "kind"], name="notice_once_per_job_and_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: job {self.job_id}"
+
+
+class NoticePreference(models.Model):
+    """Whether a user also wants notices by email (off until they opt in)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notice_preference")
+    email = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.user}: email {'on' if self.email else 'off'}"

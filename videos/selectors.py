@@ -19,6 +19,7 @@ GALLERY_FIELDS = (
     "price_credits",
     "error_message",
     "video_file",
+    "poster",
     "created_at",
     "submitted_at",
     "finished_at",
@@ -69,6 +70,7 @@ def status_payload(job: Job) -> dict:
         "progress": progress(job),
         "video_url": video_url(job),
         "error": job.error_message or None,
+        "poster_url": reverse("videos:poster", args=[job.pk]) if job.poster else None,
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -28,7 +29,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.models import Price
 
-from . import dispatch, kie
+from . import dispatch, kie, notices, posters
 from .downloads import DownloadError, store_video
 from .models import Job, JobImage, ProviderCall
 
@@ -149,6 +150,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
             video_file=original.video_file.name,
             video_bytes=original.video_bytes,
             video_sha256=original.video_sha256,
+            poster=original.poster.name,
             resolution=original.resolution,
             submitted_at=now,
             finished_at=now,
@@ -309,6 +311,7 @@ def job_fail(job_id: int, *, reason: str, from_statuses=Job.ACTIVE) -> bool:
         if won:
             billing.credits_refund(reference=f"job:{job_id}", reason=f"Video #{job_id} failed")
             dispatch.dispatch_after_commit()
+            notices.notice_after_commit(job_id, "failed")
     if won:
         log.info("job %s failed and refunded: %s", job_id, reason)
     return bool(won)
@@ -400,9 +403,11 @@ def job_download(job_id: int) -> None:
         else:
             job_fail(job.pk, reason=f"We could not save the video: {exc}", from_statuses=(S.DOWNLOADING,))
         return
+    poster = _poster_for(stored.name, user_id=job.user_id)
     with transaction.atomic():
         won = Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
             status=S.SUCCEEDED,
+            poster=poster,
             video_file=stored.name,
             video_bytes=stored.size,
             video_sha256=stored.sha256,
@@ -411,10 +416,26 @@ def job_download(job_id: int) -> None:
         )
         if won:
             dispatch.dispatch_after_commit()
-    if not won:  # settled meanwhile by someone else: do not keep a stray file
+            notices.notice_after_commit(job.pk, "ready")
+    if not won:  # settled meanwhile by someone else: do not keep stray files
         default_storage.delete(stored.name)
+        if poster:
+            default_storage.delete(poster)
         return
     log.info("job %s stored %s (%s bytes)", job.pk, stored.name, stored.size)
+
+
+def _poster_for(video_name: str, *, user_id: int) -> str:
+    """Store a poster frame of a stored video; '' when none can be made
+    (no ffmpeg, or a storage without local paths)."""
+    try:
+        path = default_storage.path(video_name)
+    except NotImplementedError:
+        return ""
+    jpeg = posters.extract_poster(path)
+    if not jpeg:
+        return ""
+    return default_storage.save(f"posters/{user_id}/{secrets.token_urlsafe(16)}.jpg", ContentFile(jpeg))
 
 
 # --- poll and sweep --------------------------------------------------------

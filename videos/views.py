@@ -9,10 +9,18 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.selectors import balance_of, price_table
 from billing.services import InsufficientCredits, Refused, UnknownPrice
 
-from . import hd, selectors, services
+from . import hd, notices, selectors, services
 from .forms import BatchForm, GenerateForm
-from .models import Job, JobImage
+from .models import Job, JobImage, Notice, NoticePreference
 from .ranges import ranged_file_response
+
+# The provider's advice for good prompts: insertable building blocks.
+PROMPT_PHRASES = {
+    "Camera": ["slow dolly in", "aerial drone shot", "handheld tracking shot", "static wide shot", "orbiting close-up"],
+    "Light": ["golden hour light", "soft overcast light", "neon night lighting", "dramatic backlight", "candlelit"],
+    "Style": ["cinematic, 35mm film", "photorealistic", "hand-drawn animation", "documentary style", "slow motion"],
+    "Sound": ["ambient city sounds", "gentle piano score", "waves and seagulls", "no music, natural sound"],
+}
 
 
 def wants_json(request) -> bool:
@@ -59,6 +67,8 @@ def job_new(request):
             "prices": prices,
             "balance": balance_of(request.user.pk),
             "typical": settings.VEO_TYPICAL_SECONDS,
+            "hint_length": settings.PROMPT_HINT_LENGTH,
+            "phrases": PROMPT_PHRASES,
         },
         status=400 if form.errors else 200,
     )
@@ -155,6 +165,33 @@ def job_file(request, pk: int):
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
     return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+
+
+@login_required
+def notice_list(request):
+    """The user's notices (seen once shown), and the email opt-in."""
+    if request.method == "POST":
+        notices.notice_preference_set(user=request.user, email=request.POST.get("email") == "on")
+        messages.success(request, "Your notification settings are saved.")
+        return redirect("videos:notices")
+    page = Paginator(Notice.objects.filter(user=request.user).select_related("job"), 30).get_page(
+        request.GET.get("page")
+    )
+    rows = [(notice, notice.read_at is None) for notice in page]
+    notices.notices_mark_read(request.user)
+    email = NoticePreference.objects.filter(user=request.user, email=True).exists()
+    return render(request, "videos/notices.html", {"page": page, "rows": rows, "email": email})
+
+
+@login_required
+@require_GET
+def job_poster(request, pk: int):
+    job = _job_or_404(request, pk)
+    if not job.poster:
+        raise Http404("No poster.")
+    response = FileResponse(job.poster.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @login_required

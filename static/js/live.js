@@ -20,6 +20,7 @@
         media.innerHTML = "";
         var video = document.createElement("video");
         video.src = data.video_url; video.controls = true; video.preload = "metadata";
+        if (data.poster_url) video.poster = data.poster_url;
         video.className = media.dataset.playerClass || "";
         media.appendChild(video);
       }
