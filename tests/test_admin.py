@@ -131,3 +131,18 @@ def test_admin_file_access_for_staff(admin_client, alice):
     job = Job.objects.create(user=alice, prompt="p", price_credits=10, status="succeeded")
     job.video_file.save("videos/x.mp4", ContentFile(b"\x00\x00\x00\x08ftyp"), save=True)
     assert admin_client.get(f"/videos/{job.pk}/file").status_code == 200
+
+
+def test_dashboard_on_the_admin_index(live, sim, admin_client, alice_client):
+    settled(job_after(submit(alice_client)))
+    settled(job_after(submit(alice_client, prompt="x [sim:fail]")), "failed")
+    provider_balance_record(credits=5000)
+    provider_balance_record(credits=4940)
+    breaker_trip(reason="Provider answered 402")
+    html = admin_client.get("/admin/").content.decode()
+    assert "Veo Studio today" in html
+    assert "Success rate: <strong>50 %</strong> of 2 finished" in html
+    assert "OPEN" in html and "Provider answered 402" in html
+    assert html.count('aria-label="Provider credits spent per day"') == 1 and "<rect" in html
+    assert html.count('aria-label="Provider balance, latest readings"') == 1 and "<polyline" in html
+    assert "<strong>4940</strong> credits" in html
