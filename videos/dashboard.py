@@ -72,8 +72,9 @@ def svg_bars(points: list[tuple[str, int]]) -> str:
             f"<title>{escape(label)}: {value}</title></rect>"
         )
         if i % 2 == 0:
+            middle = x + step / 2
             parts.append(
-                f'<text x="{x + step / 2:.1f}" y="{HEIGHT - 6}" font-size="10" text-anchor="middle">{escape(label)}</text>'
+                f'<text x="{middle:.1f}" y="{HEIGHT - 6}" font-size="10" text-anchor="middle">{escape(label)}</text>'
             )
     parts.append(f'<text x="2" y="12" font-size="10">{top}</text>')
     return _svg(parts, "Provider credits spent per day")
