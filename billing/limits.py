@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import LedgerEntry, Wallet
 
@@ -33,8 +34,12 @@ def next_month(start: datetime) -> datetime:
 def _until(when: datetime, now: datetime) -> str:
     minutes = max(int((when - now).total_seconds() // 60), 1)
     hours, minutes = divmod(minutes, 60)
-    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
-    return f"{timezone.localtime(when):%Y-%m-%d %H:%M} {settings.TIME_ZONE} (in {span})"
+    span = _("%(h)s h %(m)s min") % {"h": hours, "m": minutes} if hours else _("%(m)s min") % {"m": minutes}
+    return _("%(time)s %(zone)s (in %(span)s)") % {
+        "time": f"{timezone.localtime(when):%Y-%m-%d %H:%M}",
+        "zone": settings.TIME_ZONE,
+        "span": span,
+    }
 
 
 def user_spent(user_id: int, since: datetime) -> int:
@@ -75,7 +80,9 @@ def check_rate(*, user_id: int, now: datetime) -> None:
     if len(recent) >= limit:
         wait = max(int((recent[0] + timedelta(minutes=1) - now).total_seconds()) + 1, 1)
         raise RateLimited(
-            f"You can start {limit} videos a minute. Please wait {wait} seconds and try again.", retry_after=wait
+            _("You can start %(limit)s videos a minute. Please wait %(wait)s seconds and try again.")
+            % {"limit": limit, "wait": wait},
+            retry_after=wait,
         )
 
 
@@ -83,34 +90,45 @@ def check_user_caps(*, wallet: Wallet, amount: int, now: datetime) -> None:
     from .services import CapReached
 
     daily, monthly = user_caps(wallet)
-    for cap, start, end, name in (
-        (daily, day_start(now), day_start(now) + timedelta(days=1), "daily"),
-        (monthly, month_start(now), next_month(month_start(now)), "monthly"),
+    for cap, start, end, message in (
+        (
+            daily,
+            day_start(now),
+            day_start(now) + timedelta(days=1),
+            _("This would pass your daily spending limit of %(cap)s credits. It resets %(when)s."),
+        ),
+        (
+            monthly,
+            month_start(now),
+            next_month(month_start(now)),
+            _("This would pass your monthly spending limit of %(cap)s credits. It resets %(when)s."),
+        ),
     ):
         if cap and user_spent(wallet.user_id, start) + amount > cap:
             raise CapReached(
-                f"This would pass your {name} spending limit of {cap} credits. It resets {_until(end, now)}.",
-                retry_after=int((end - now).total_seconds()),
+                message % {"cap": cap, "when": _until(end, now)}, retry_after=int((end - now).total_seconds())
             )
 
 
 def check_global_caps(*, provider_credits: int, now: datetime) -> None:
     from .services import CapReached
 
-    for cap, start, end, name in (
-        (settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS, day_start(now), day_start(now) + timedelta(days=1), "daily"),
+    for cap, start, end, message in (
+        (
+            settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS,
+            day_start(now),
+            day_start(now) + timedelta(days=1),
+            _("The service has reached its daily generation budget. It resets %(when)s."),
+        ),
         (
             settings.GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS,
             month_start(now),
             next_month(month_start(now)),
-            "monthly",
+            _("The service has reached its monthly generation budget. It resets %(when)s."),
         ),
     ):
         if cap and provider_spent(start) + provider_credits > cap:
-            raise CapReached(
-                f"The service has reached its {name} generation budget. It resets {_until(end, now)}.",
-                retry_after=int((end - now).total_seconds()),
-            )
+            raise CapReached(message % {"when": _until(end, now)}, retry_after=int((end - now).total_seconds()))
 
 
 def spend_trip_reason(*, provider_credits: int, now: datetime) -> str:

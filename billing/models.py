@@ -9,6 +9,7 @@ twice).
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Wallet(models.Model):
@@ -31,11 +32,11 @@ class Wallet(models.Model):
 
 class LedgerEntry(models.Model):
     class Kind(models.TextChoices):
-        SIGNUP = "signup", "Signup grant"
-        GRANT = "grant", "Grant"
-        ADJUST = "adjust", "Adjustment"
-        CHARGE = "charge", "Charge"
-        REFUND = "refund", "Refund"
+        SIGNUP = "signup", _("Signup grant")
+        GRANT = "grant", _("Grant")
+        ADJUST = "adjust", _("Adjustment")
+        CHARGE = "charge", _("Charge")
+        REFUND = "refund", _("Refund")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -10,6 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import limits
 from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
@@ -20,7 +22,9 @@ log = logging.getLogger(__name__)
 class InsufficientCredits(Exception):
     def __init__(self, *, needed: int, available: int):
         self.needed, self.available = needed, available
-        super().__init__(f"This needs {needed} credits and you have {available}.")
+        super().__init__(
+            _("This needs %(needed)s credits and you have %(available)s.") % {"needed": needed, "available": available}
+        )
 
 
 class UnknownPrice(Exception):
@@ -158,7 +162,7 @@ def credits_charge(*, user_id: int, amount: int, reference: str, reason: str, pr
     )
 
 
-PAUSED_MESSAGE = "New videos are paused for maintenance. Please try again later; nothing was charged."
+PAUSED_MESSAGE = gettext_lazy("New videos are paused for maintenance. Please try again later; nothing was charged.")
 
 
 def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> LedgerEntry:
@@ -175,7 +179,7 @@ def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> Le
     """
     with transaction.atomic():
         if _locked_breaker().is_open:
-            raise SubmissionsPaused(PAUSED_MESSAGE)
+            raise SubmissionsPaused(str(PAUSED_MESSAGE))
         wallet = _locked_wallet(user_id)
         now = timezone.now()
         limits.check_rate(user_id=user_id, now=now)
@@ -183,7 +187,7 @@ def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> Le
         limits.check_global_caps(provider_credits=price.provider_credits, now=now)
         trip = limits.spend_trip_reason(provider_credits=price.provider_credits, now=now)
         if trip:
-            raise SpendBreakerTripped(PAUSED_MESSAGE, reason=trip)
+            raise SpendBreakerTripped(str(PAUSED_MESSAGE), reason=trip)
         return credits_charge(
             user_id=user_id,
             amount=price.credits,
@@ -227,7 +231,9 @@ def price_for(code: str) -> Price:
     try:
         return Price.objects.get(code=code)
     except Price.DoesNotExist:
-        raise UnknownPrice(f"No price is set for {code!r}; an operator must add one in admin.") from None
+        raise UnknownPrice(
+            _("No price is set for %(code)s; an operator must add one in admin.") % {"code": code}
+        ) from None
 
 
 def signup_grant(*, user: AbstractBaseUser, amount: int) -> LedgerEntry | None:

@@ -6,13 +6,14 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from billing.services import signup_grant
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="For password resets and notices.")
+    email = forms.EmailField(required=True, label=_("Email"), help_text=_("For password resets and notices."))
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -21,7 +22,7 @@ class SignupForm(UserCreationForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email exists already. Log in or reset your password.")
+            raise forms.ValidationError(_("An account with this email exists already. Log in or reset your password."))
         return email
 
 

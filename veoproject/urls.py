@@ -16,6 +16,7 @@ def healthz(request):
 urlpatterns = [
     path("", video_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("videos/", include("videos.urls")),

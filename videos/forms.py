@@ -10,19 +10,25 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .services import ImageInput
 
 IMAGE_SLOTS = (1, 2, 3)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
 
-MODEL_CHOICES = [("veo3_fast", "Veo 3 Fast"), ("veo3", "Veo 3 Quality")]
+MODEL_CHOICES = [("veo3_fast", gettext_lazy("Veo 3 Fast")), ("veo3", gettext_lazy("Veo 3 Quality"))]
 TYPE_CHOICES = [
-    ("TEXT_2_VIDEO", "Text to video"),
-    ("FIRST_AND_LAST_FRAMES_2_VIDEO", "First and last frames"),
-    ("REFERENCE_2_VIDEO", "Reference images"),
+    ("TEXT_2_VIDEO", gettext_lazy("Text to video")),
+    ("FIRST_AND_LAST_FRAMES_2_VIDEO", gettext_lazy("First and last frames")),
+    ("REFERENCE_2_VIDEO", gettext_lazy("Reference images")),
 ]
-ASPECT_CHOICES = [("16:9", "16:9 landscape"), ("9:16", "9:16 portrait"), ("Auto", "Auto")]
+ASPECT_CHOICES = [
+    ("16:9", gettext_lazy("16:9 landscape")),
+    ("9:16", gettext_lazy("9:16 portrait")),
+    ("Auto", gettext_lazy("Auto")),
+]
 
 
 def blocked_terms(prompt: str) -> list[str]:
@@ -34,36 +40,44 @@ def blocked_terms(prompt: str) -> list[str]:
 def _public_https_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https":
-        raise forms.ValidationError("Image links must start with https:// so the provider can fetch them.")
+        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
     host = (parts.hostname or "").lower()
     if not host or host == "localhost" or host.endswith((".local", ".internal", ".localhost")):
-        raise forms.ValidationError("Image links must point at a public web address.")
+        raise forms.ValidationError(_("Image links must point at a public web address."))
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return value
     if not address.is_global:
-        raise forms.ValidationError("Image links must point at a public web address.")
+        raise forms.ValidationError(_("Image links must point at a public web address."))
     return value
 
 
 class GenerateForm(forms.Form):
-    model = forms.ChoiceField(choices=MODEL_CHOICES, initial="veo3_fast")
-    generation_type = forms.ChoiceField(choices=TYPE_CHOICES, initial="TEXT_2_VIDEO", label="Type")
-    aspect_ratio = forms.ChoiceField(choices=ASPECT_CHOICES, initial="16:9", label="Aspect ratio")
+    model = forms.ChoiceField(choices=MODEL_CHOICES, initial="veo3_fast", label=gettext_lazy("Model"))
+    generation_type = forms.ChoiceField(choices=TYPE_CHOICES, initial="TEXT_2_VIDEO", label=gettext_lazy("Type"))
+    aspect_ratio = forms.ChoiceField(choices=ASPECT_CHOICES, initial="16:9", label=gettext_lazy("Aspect ratio"))
     seed = forms.IntegerField(
         required=False,
         min_value=10000,
         max_value=99999,
-        help_text="Optional, 10000–99999. The same prompt and seed give the same video.",
+        label=gettext_lazy("Seed"),
+        help_text=gettext_lazy("Optional, 10000–99999. The same prompt and seed give the same video."),
         error_messages={
-            "min_value": "The seed must be between 10000 and 99999.",
-            "max_value": "The seed must be between 10000 and 99999.",
-            "invalid": "The seed must be a whole number between 10000 and 99999.",
+            "min_value": gettext_lazy("The seed must be between 10000 and 99999."),
+            "max_value": gettext_lazy("The seed must be between 10000 and 99999."),
+            "invalid": gettext_lazy("The seed must be a whole number between 10000 and 99999."),
         },
     )
-    enable_translation = forms.BooleanField(required=False, initial=True, label="Translate my prompt to English")
-    watermark = forms.CharField(required=False, max_length=100, help_text="Optional text watermark.")
+    enable_translation = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("Translate my prompt to English")
+    )
+    watermark = forms.CharField(
+        required=False,
+        max_length=100,
+        label=gettext_lazy("Watermark"),
+        help_text=gettext_lazy("Optional text watermark."),
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -71,12 +85,13 @@ class GenerateForm(forms.Form):
         limit = settings.PROMPT_MAX_LENGTH
         self.fields["prompt"] = forms.CharField(
             max_length=limit,
+            label=_("Prompt"),
             widget=forms.Textarea(
-                attrs={"rows": 5, "placeholder": "A slow dolly shot through a misty forest at dawn…"}
+                attrs={"rows": 5, "placeholder": _("A slow dolly shot through a misty forest at dawn…")}
             ),
             error_messages={
-                "required": "Describe the video you want.",
-                "max_length": f"Keep the prompt under {limit} characters.",
+                "required": _("Describe the video you want."),
+                "max_length": _("Keep the prompt under %(limit)s characters.") % {"limit": limit},
             },
         )
         self.order_fields(["prompt"])
@@ -85,14 +100,17 @@ class GenerateForm(forms.Form):
                 required=False,
                 max_length=2000,
                 assume_scheme="https",
-                label=f"Image {slot} link",
+                label=_("Image %(n)s link") % {"n": slot},
                 validators=[_public_https_url],
-                error_messages={"invalid": f"Image {slot} link is not a valid web address."},
+                error_messages={"invalid": _("Image %(n)s link is not a valid web address.") % {"n": slot}},
             )
             self.fields[f"image_{slot}"] = forms.ImageField(
                 required=False,
-                label=f"Image {slot} upload",
-                error_messages={"invalid_image": f"Image {slot} is not a picture we can read (use JPEG, PNG or WebP)."},
+                label=_("Image %(n)s upload") % {"n": slot},
+                error_messages={
+                    "invalid_image": _("Image %(n)s is not a picture we can read (use JPEG, PNG or WebP).")
+                    % {"n": slot}
+                },
             )
 
     def clean_prompt(self) -> str:
@@ -100,7 +118,8 @@ class GenerateForm(forms.Form):
         blocked = blocked_terms(prompt)
         if blocked:
             raise forms.ValidationError(
-                f"This prompt breaks our content rules ({', '.join(blocked)}). Please describe something else."
+                _("This prompt breaks our content rules (%(terms)s). Please describe something else.")
+                % {"terms": ", ".join(blocked)}
             )
         return prompt
 
@@ -114,9 +133,9 @@ class GenerateForm(forms.Form):
             return None
         if upload.size > settings.UPLOAD_MAX_BYTES:
             mb = settings.UPLOAD_MAX_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"Image {slot} is larger than {mb} MB.")
+            raise forms.ValidationError(_("Image %(n)s is larger than %(mb)s MB.") % {"n": slot, "mb": mb})
         if getattr(upload, "content_type", None) not in IMAGE_TYPES:
-            raise forms.ValidationError(f"Image {slot} must be a JPEG, PNG or WebP picture.")
+            raise forms.ValidationError(_("Image %(n)s must be a JPEG, PNG or WebP picture.") % {"n": slot})
         return upload
 
     def clean(self):
@@ -131,29 +150,33 @@ class GenerateForm(forms.Form):
                 continue
             url = data.get(f"image_url_{slot}") or ""
             if upload and url:
-                self.add_error(f"image_{slot}", f"Give image {slot} as an upload or a link, not both.")
+                self.add_error(f"image_{slot}", _("Give image %(n)s as an upload or a link, not both.") % {"n": slot})
                 continue
             if not upload and not url:
                 gap_at = gap_at or slot
                 continue
             if gap_at:
-                self.add_error(None, f"Image {slot} is set but image {gap_at} is empty; fill the image slots in order.")
+                self.add_error(
+                    None,
+                    _("Image %(n)s is set but image %(gap)s is empty; fill the image slots in order.")
+                    % {"n": slot, "gap": gap_at},
+                )
             images.append(ImageInput(upload=upload, url=url, content_type=getattr(upload, "content_type", "") or ""))
         if self.errors:
             return data
 
         kind, count = data.get("generation_type"), len(images)
         if kind == "TEXT_2_VIDEO" and count:
-            self.add_error("generation_type", "Text to video takes no images. Remove them or choose another type.")
+            self.add_error("generation_type", _("Text to video takes no images. Remove them or choose another type."))
         elif kind == "FIRST_AND_LAST_FRAMES_2_VIDEO" and not 1 <= count <= 2:
             self.add_error(
-                "generation_type", "First and last frames needs one or two images: the first frame, then the last."
+                "generation_type", _("First and last frames needs one or two images: the first frame, then the last.")
             )
         elif kind == "REFERENCE_2_VIDEO":
             if not 1 <= count <= 3:
-                self.add_error("generation_type", "Reference images needs one to three images.")
+                self.add_error("generation_type", _("Reference images needs one to three images."))
             if data.get("model") != "veo3_fast":
-                self.add_error("model", "Reference images works only with the Veo 3 Fast model.")
+                self.add_error("model", _("Reference images works only with the Veo 3 Fast model."))
         data["images"] = images
         return data
 
@@ -166,16 +189,17 @@ class BatchForm(forms.Form):
     checked per line by GenerateForm."""
 
     prompts = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 8, "placeholder": "One prompt per line"}),
-        error_messages={"required": "Write at least one prompt, one per line."},
+        label=gettext_lazy("Prompts"),
+        widget=forms.Textarea(attrs={"rows": 8, "placeholder": gettext_lazy("One prompt per line")}),
+        error_messages={"required": gettext_lazy("Write at least one prompt, one per line.")},
     )
 
     def clean_prompts(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["prompts"].splitlines() if line.strip()]
         if not lines:
-            raise forms.ValidationError("Write at least one prompt, one per line.")
+            raise forms.ValidationError(_("Write at least one prompt, one per line."))
         if len(lines) > BATCH_MAX_LINES:
-            raise forms.ValidationError(f"At most {BATCH_MAX_LINES} prompts at once.")
+            raise forms.ValidationError(_("At most %(n)s prompts at once.") % {"n": BATCH_MAX_LINES})
         return lines
 
     def line_forms(self, data) -> list[tuple[int, str, GenerateForm]]:

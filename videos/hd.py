@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing import services as billing
 
@@ -35,7 +36,7 @@ def job_hd_request(*, job: Job) -> Job:
     """Charge the upgrade and hand it to the worker. Raises HdNotAvailable,
     billing.Refused or billing.InsufficientCredits (nothing written)."""
     if not job.can_upgrade_hd:
-        raise HdNotAvailable("Only finished 16:9 videos can be upgraded to 1080p.")
+        raise HdNotAvailable(_("Only finished 16:9 videos can be upgraded to 1080p."))
     price = billing.price_for("1080p")
     now = timezone.now()
     with billing.admission(), transaction.atomic():
@@ -51,7 +52,7 @@ def job_hd_request(*, job: Job) -> Job:
             hd_error="",
         )
         if not won:
-            raise HdNotAvailable("This video is already being upgraded.")
+            raise HdNotAvailable(_("This video is already being upgraded."))
         job.refresh_from_db()
         billing.job_charge(
             user_id=job.user_id, price=price, reference=job.hd_reference, reason=f"1080p of video #{job.pk}"

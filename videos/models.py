@@ -5,6 +5,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 def new_token() -> str:
@@ -22,12 +23,12 @@ class Job(models.Model):
     HdStatus = HdStatus
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"  # charged, waiting to be sent to the provider
-        SUBMITTING = "submitting", "Submitting"  # a worker is sending it
-        SUBMITTED = "submitted", "Generating"  # the provider is working on it
-        DOWNLOADING = "downloading", "Saving"  # result known, copying it to our storage
-        SUCCEEDED = "succeeded", "Ready"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")  # charged, waiting to be sent to the provider
+        SUBMITTING = "submitting", _("Submitting")  # a worker is sending it
+        SUBMITTED = "submitted", _("Generating")  # the provider is working on it
+        DOWNLOADING = "downloading", _("Saving")  # result known, copying it to our storage
+        SUCCEEDED = "succeeded", _("Ready")
+        FAILED = "failed", _("Failed")
 
     FINAL = (Status.SUCCEEDED, Status.FAILED)
     ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.SUBMITTED, Status.DOWNLOADING)

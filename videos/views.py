@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.selectors import balance_of, price_table
@@ -15,12 +16,22 @@ from .models import Job, JobImage, Notice, NoticePreference
 from .ranges import ranged_file_response
 
 # The provider's advice for good prompts: insertable building blocks.
-PROMPT_PHRASES = {
-    "Camera": ["slow dolly in", "aerial drone shot", "handheld tracking shot", "static wide shot", "orbiting close-up"],
-    "Light": ["golden hour light", "soft overcast light", "neon night lighting", "dramatic backlight", "candlelit"],
-    "Style": ["cinematic, 35mm film", "photorealistic", "hand-drawn animation", "documentary style", "slow motion"],
-    "Sound": ["ambient city sounds", "gentle piano score", "waves and seagulls", "no music, natural sound"],
-}
+# The phrases stay in English: prompts work best in English.
+PROMPT_PHRASES = [
+    (
+        _("Camera"),
+        ["slow dolly in", "aerial drone shot", "handheld tracking shot", "static wide shot", "orbiting close-up"],
+    ),
+    (
+        _("Light"),
+        ["golden hour light", "soft overcast light", "neon night lighting", "dramatic backlight", "candlelit"],
+    ),
+    (
+        _("Style"),
+        ["cinematic, 35mm film", "photorealistic", "hand-drawn animation", "documentary style", "slow motion"],
+    ),
+    (_("Sound"), ["ambient city sounds", "gentle piano score", "waves and seagulls", "no music, natural sound"]),
+]
 
 
 def wants_json(request) -> bool:
@@ -172,7 +183,7 @@ def notice_list(request):
     """The user's notices (seen once shown), and the email opt-in."""
     if request.method == "POST":
         notices.notice_preference_set(user=request.user, email=request.POST.get("email") == "on")
-        messages.success(request, "Your notification settings are saved.")
+        messages.success(request, _("Your notification settings are saved."))
         return redirect("videos:notices")
     page = Paginator(Notice.objects.filter(user=request.user).select_related("job"), 30).get_page(
         request.GET.get("page")
@@ -207,7 +218,7 @@ def job_upgrade(request, pk: int):
     except Refused as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "1080p upgrade started. It usually takes one to three minutes.")
+        messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
     return redirect("videos:detail", pk=job.pk)
 
 
