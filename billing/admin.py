@@ -8,8 +8,25 @@ from .selectors import latest_provider_balance, reconciliation
 from .services import InsufficientCredits, breaker_reset, credits_grant
 
 
+class NoAddOrDelete:
+    """Rows that only services create, and nobody deletes."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnly(NoAddOrDelete):
+    """History: visible to operators, never edited."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnly, admin.ModelAdmin):
     """Read-only: the ledger changes only through billing services."""
 
     list_display = ("id", "created_at", "user", "kind", "amount", "balance_after", "reference", "reason", "actor")
@@ -17,15 +34,6 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "reference", "reason")
     list_select_related = ("user", "actor")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AdjustForm(forms.Form):
@@ -40,18 +48,12 @@ class AdjustForm(forms.Form):
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(NoAddOrDelete, admin.ModelAdmin):
     list_display = ("user", "balance", "daily_cap", "monthly_cap", "updated_at")
     search_fields = ("user__username", "user__email")
     readonly_fields = ("user", "balance", "updated_at")
     fields = ("user", "balance", "daily_cap", "monthly_cap", "updated_at")
     list_select_related = ("user",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -91,15 +93,9 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(BreakerState)
-class BreakerStateAdmin(admin.ModelAdmin):
+class BreakerStateAdmin(NoAddOrDelete, admin.ModelAdmin):
     list_display = ("name", "is_open", "reason", "changed_at")
     readonly_fields = ("name", "is_open", "reason", "changed_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -125,31 +121,16 @@ class BreakerStateAdmin(admin.ModelAdmin):
 
 
 @admin.register(BreakerEvent)
-class BreakerEventAdmin(admin.ModelAdmin):
+class BreakerEventAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("created_at", "kind", "reason", "actor")
     list_filter = ("kind",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ProviderBalance)
-class ProviderBalanceAdmin(admin.ModelAdmin):
+class ProviderBalanceAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("checked_at", "credits", "below_threshold", "error")
     list_filter = ("below_threshold",)
     date_hierarchy = "checked_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

@@ -78,29 +78,22 @@ def job_create(
     written.
     """
     price = billing.price_for(model)
-    original = find_reusable(
-        user=user,
-        prompt=prompt,
-        model=model,
-        generation_type=generation_type,
-        aspect_ratio=aspect_ratio,
-        seed=seed,
-        enable_translation=enable_translation,
-        watermark=watermark,
-        has_images=bool(images),
-    )
+    request = {
+        "prompt": prompt,
+        "model": model,
+        "generation_type": generation_type,
+        "aspect_ratio": aspect_ratio,
+        "seed": seed,
+        "enable_translation": enable_translation,
+        "watermark": watermark,
+    }
+    original = find_reusable(user=user, has_images=bool(images), **request)
     if original is not None:
         return _job_reuse(user=user, original=original, price=price)
     with billing.admission(), transaction.atomic():
         job = Job.objects.create(
             user=user,
-            prompt=prompt,
-            model=model,
-            generation_type=generation_type,
-            aspect_ratio=aspect_ratio,
-            seed=seed,
-            enable_translation=enable_translation,
-            watermark=watermark,
+            **request,
             price_credits=price.credits,
             provider_credits=price.provider_credits,
         )
@@ -116,6 +109,14 @@ def job_create(
         dispatch.dispatch_after_commit()
     log.info("job %s created user=%s model=%s price=%s", job.pk, user.pk, model, price.credits)
     return job
+
+
+REQUEST_FIELDS = ("prompt", "model", "generation_type", "aspect_ratio", "seed", "enable_translation", "watermark")
+
+
+def request_of(job: Job) -> dict:
+    """What was asked for: the fields that make two requests identical."""
+    return {field: getattr(job, field) for field in REQUEST_FIELDS}
 
 
 def find_reusable(*, user, seed: int | None, has_images: bool, **request) -> Job | None:
@@ -137,13 +138,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
     with billing.admission(), transaction.atomic():
         job = Job.objects.create(
             user=user,
-            prompt=original.prompt,
-            model=original.model,
-            generation_type=original.generation_type,
-            aspect_ratio=original.aspect_ratio,
-            seed=original.seed,
-            enable_translation=original.enable_translation,
-            watermark=original.watermark,
+            **request_of(original),
             price_credits=credits,
             status=S.SUCCEEDED,
             reused_from=original,
@@ -546,19 +541,7 @@ def job_retry(job_id: int) -> Job | None:
     if job.status != S.FAILED:
         return None
     images = [ImageInput(url=url) for url in image_urls(job)]
-    with transaction.atomic():
-        retry = job_create(
-            user=job.user,
-            prompt=job.prompt,
-            model=job.model,
-            generation_type=job.generation_type,
-            aspect_ratio=job.aspect_ratio,
-            seed=job.seed,
-            enable_translation=job.enable_translation,
-            watermark=job.watermark,
-            images=images,
-        )
-    return retry
+    return job_create(user=job.user, **request_of(job), images=images)
 
 
 def job_refund(job_id: int, *, actor) -> bool:
