@@ -78,3 +78,21 @@ def test_every_string_in_the_code_is_translated(tmp_path):
     )
     fresh = polib.pofile(str(tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"))
     assert [e.msgid for e in fresh.untranslated_entries()] == []
+
+
+def test_reasons_written_by_the_worker_are_in_the_users_language(live, sim, alice_client, alice):
+    from videos.models import Job
+
+    from .conftest import submit
+
+    response = alice_client.post("/videos/new/", generate_data(prompt="x [sim:error=402]"), **ZH)
+    job = Job.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
+    job.refresh_from_db()
+    assert job.language == "zh-hans" and job.error_message == "视频服务当前不可用。您的积分已退回。"
+    from billing.models import BreakerState
+
+    BreakerState.objects.update(is_open=False)  # the 402 tripped it; an operator would reset it
+    english = Job.objects.get(
+        pk=int(submit(alice_client, prompt="y [sim:error=402]").url.rstrip("/").rsplit("/", 1)[1])
+    )
+    assert english.error_message == "The video service is unavailable right now. Your credits were returned."

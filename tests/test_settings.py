@@ -59,3 +59,21 @@ def test_production_settings_pass_the_deploy_check():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_static_files_are_hashed_and_compressed_for_production(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIE_", "DEBUG", "SECRET_KEY", "DATABASE_URL"))}
+    env.update(DJANGO_SETTINGS_MODULE="veoproject.settings", DEBUG="off", SECRET_KEY="s" * 50, KIE_API_KEY="k")
+    env.update(STATIC_ROOT=str(tmp_path), STATIC_MANIFEST="on")
+    code = (
+        "import django; django.setup();"
+        "from django.core.management import call_command; call_command('collectstatic', '--no-input', verbosity=0);"
+        "from django.templatetags.static import static; print(static('css/app.css'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    hashed = result.stdout.strip().rsplit("/", 1)[-1]
+    assert hashed.startswith("app.") and hashed.endswith(".css") and hashed != "app.css"
+    assert (tmp_path / "css" / hashed).exists() and (tmp_path / "css" / (hashed + ".gz")).exists()

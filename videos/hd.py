@@ -15,14 +15,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
 from . import kie
 from .downloads import DownloadError, store_video
 from .models import Job
-from .services import enqueue, recorder
+from .services import enqueue, in_language_of, recorder
 
 log = logging.getLogger(__name__)
 H = Job.HdStatus
@@ -82,7 +84,7 @@ def job_hd_fetch(job_id: int, *, client: kie.KieClient | None = None) -> None:
             Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(hd_next_at=retry_at)
             log.info("job %s: 1080p not ready (attempt %s): %s", job.pk, job.hd_attempts, exc)
             return
-        hd_fail(job, reason=f"The 1080p version could not be made: {exc}")
+        hd_fail(job, reason=format_lazy(gettext_lazy("The 1080p version could not be made: {}"), exc))
         return
     Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
         hd_status=H.SUCCEEDED, hd_file=stored.name, hd_next_at=None
@@ -90,7 +92,8 @@ def job_hd_fetch(job_id: int, *, client: kie.KieClient | None = None) -> None:
     log.info("job %s: 1080p stored %s", job.pk, stored.name)
 
 
-def hd_fail(job: Job, *, reason: str) -> bool:
+def hd_fail(job: Job, *, reason) -> bool:
+    reason = in_language_of(job.pk, reason)
     with transaction.atomic():
         won = Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
             hd_status=H.FAILED, hd_error=reason[:500], hd_next_at=None

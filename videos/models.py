@@ -43,6 +43,8 @@ class Job(models.Model):
     watermark = models.CharField(max_length=100, blank=True, default="")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # The user's language when they asked: the worker writes reasons in it.
+    language = models.CharField(max_length=16, default="en")
     price_credits = models.PositiveIntegerField(help_text="Credits charged, frozen at submission.")
     provider_credits = models.PositiveIntegerField(default=0, help_text="What it costs at the provider, frozen.")
     task_id = models.CharField(max_length=128, null=True, blank=True, unique=True)

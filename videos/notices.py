@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from .models import Job, Notice, NoticePreference
 
@@ -29,7 +30,8 @@ def notice_send(*, job_id: int, kind: str) -> Notice | None:
         return None  # told already
     wants_email = NoticePreference.objects.filter(user=job.user, email=True).exists()
     if wants_email and job.user.email:
-        subject, body = _email(job, kind)
+        with translation.override(job.language):
+            subject, body = _email(job, kind)
         try:
             send_mail(subject, body, None, [job.user.email])
         except OSError as exc:  # the notice in the app stands; mail is best effort
@@ -40,12 +42,11 @@ def notice_send(*, job_id: int, kind: str) -> Notice | None:
 def _email(job: Job, kind: str) -> tuple[str, str]:
     link = settings.PUBLIC_BASE_URL + reverse("videos:detail", args=[job.pk])
     if kind == Notice.Kind.READY:
-        return "Your video is ready", f"Your video #{job.pk} is ready:\n\n{link}\n\n“{job.prompt[:200]}”"
-    return (
-        "Your video could not be made",
-        f"Your video #{job.pk} failed: {job.error_message}\n\n"
-        f"Its {job.price_credits} credits were returned to your balance.\n\n{link}",
-    )
+        body = _("Your video #%(id)s is ready:") % {"id": job.pk}
+        return _("Your video is ready"), f"{body}\n\n{link}\n\n“{job.prompt[:200]}”"
+    failed = _("Your video #%(id)s failed: %(reason)s") % {"id": job.pk, "reason": job.error_message}
+    returned = _("Its %(n)s credits were returned to your balance.") % {"n": job.price_credits}
+    return _("Your video could not be made"), f"{failed}\n\n{returned}\n\n{link}"
 
 
 def notices_unread(user) -> int:

@@ -24,7 +24,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 from billing.models import Price
@@ -96,6 +98,7 @@ def job_create(
             **request,
             price_credits=price.credits,
             provider_credits=price.provider_credits,
+            language=translation.get_language() or settings.LANGUAGE_CODE,
         )
         billing.job_charge(
             user_id=user.pk, price=price, reference=job.charge_reference, reason=f"Video #{job.pk} ({model})"
@@ -140,6 +143,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
             user=user,
             **request_of(original),
             price_credits=credits,
+            language=translation.get_language() or settings.LANGUAGE_CODE,
             status=S.SUCCEEDED,
             reused_from=original,
             video_file=original.video_file.name,
@@ -276,24 +280,39 @@ def backoff_delay(step: int) -> float:
     return BACKOFF_STEPS[step] * settings.KIE_BACKOFF_BASE_SECONDS * random.uniform(0.5, 1.5)
 
 
-def user_message(exc: kie.KieError) -> str:
+def user_message(exc: kie.KieError):
+    """What the user reads when the provider refused (lazy: job_fail writes
+    it in the job's language). The provider's own words stay as they are."""
     if exc.code == 429:
-        return "The video service is too busy right now. Your credits were returned; please try again later."
+        return gettext_lazy(
+            "The video service is too busy right now. Your credits were returned; please try again later."
+        )
     if exc.handling.alert:
-        return "The video service is unavailable right now. Your credits were returned."
+        return gettext_lazy("The video service is unavailable right now. Your credits were returned.")
     if exc.code == 422:
-        return f"The provider could not accept this request: {exc.message}"
+        return format_lazy(gettext_lazy("The provider could not accept this request: {}"), exc.message)
     if exc.message and exc.message != exc.handling.meaning:
-        return f"{exc.handling.meaning}: {exc.message}"
-    return f"{exc.handling.meaning}. Your credits were returned."
+        return format_lazy(gettext_lazy("The provider could not make this video: {}"), exc.message)
+    return format_lazy(
+        gettext_lazy("The provider could not make this video ({}). Your credits were returned."), exc.code
+    )
 
 
 # --- settle ----------------------------------------------------------------
 
 
-def job_fail(job_id: int, *, reason: str, from_statuses=Job.ACTIVE) -> bool:
+def in_language_of(job_id: int, text) -> str:
+    """`text` (perhaps a lazy translation) as the job's user reads it."""
+    language = Job.objects.filter(pk=job_id).values_list("language", flat=True).first() or settings.LANGUAGE_CODE
+    with translation.override(language):
+        return str(text)
+
+
+def job_fail(job_id: int, *, reason, from_statuses=Job.ACTIVE) -> bool:
     """Fail an active job and refund its charge, once. Returns whether this
-    call did it (False when the job had already moved on)."""
+    call did it (False when the job had already moved on). `reason` may be
+    a lazy translation: it is written in the job's language."""
+    reason = in_language_of(job_id, reason)
     with transaction.atomic():
         won = Job.objects.filter(pk=job_id, status__in=from_statuses).update(
             status=S.FAILED,
@@ -323,7 +342,9 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
     if result.state == "failed":
         Job.objects.filter(pk=job_id, status__in=waiting).update(**stamp)
         return job_fail(
-            job_id, reason=result.error_message or "The provider could not generate this video.", from_statuses=waiting
+            job_id,
+            reason=result.error_message or gettext_lazy("The provider could not generate this video."),
+            from_statuses=waiting,
         )
     if result.state == "pending":
         # Success without a URL yet (or still generating): ask again soon.
@@ -396,7 +417,8 @@ def job_download(job_id: int) -> None:
                 lease_until=None, next_attempt_at=now + timedelta(seconds=15 * 2**job.attempts), enqueued_at=None
             )
         else:
-            job_fail(job.pk, reason=f"We could not save the video: {exc}", from_statuses=(S.DOWNLOADING,))
+            reason = format_lazy(gettext_lazy("We could not save the video: {}"), exc)
+            job_fail(job.pk, reason=reason, from_statuses=(S.DOWNLOADING,))
         return
     poster = _poster_for(stored.name, user_id=job.user_id)
     with transaction.atomic():
@@ -488,7 +510,7 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list(
         "pk", flat=True
     ):
-        if job_fail(pk, reason="The video took too long and was cancelled. Your credits were returned."):
+        if job_fail(pk, reason=gettext_lazy("The video took too long and was cancelled. Your credits were returned.")):
             counts["expired"] += 1
 
     # A worker died mid-submit: we cannot tell whether the provider got it,
@@ -549,7 +571,10 @@ def job_refund(job_id: int, *, actor) -> bool:
     finished one is refunded as goodwill (once, like every refund)."""
     job = Job.objects.get(pk=job_id)
     if job.status in Job.ACTIVE:
-        return job_fail(job.pk, reason=f"Cancelled by an operator. Your {job.price_credits} credits were returned.")
+        reason = format_lazy(
+            gettext_lazy("Cancelled by an operator. Your {} credits were returned."), job.price_credits
+        )
+        return job_fail(job.pk, reason=reason)
     entry = billing.credits_refund(reference=job.charge_reference, reason=f"Video #{job.pk}: refunded by {actor}")
     return entry is not None
 
