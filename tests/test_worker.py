@@ -2,6 +2,7 @@
 broker, sharing the test database with the live server and the simulator;
 killed with SIGKILL at awkward moments and started again."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -61,13 +62,23 @@ def start_worker(env) -> subprocess.Popen:
 
 
 def kill_worker(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    """Stop the worker and every process of its group, and wait until they
+    are all gone: a straggler would keep the SQLite write lock."""
     try:
         os.killpg(proc.pid, sig)
-        proc.wait(timeout=15)
     except ProcessLookupError:
         return
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=5)
 
 
 def job_in(response) -> Job:
@@ -162,7 +173,11 @@ def test_worker_on_the_redis_broker(worker_env, redis_url, monkeypatch, alice_cl
 
     monkeypatch.setattr(Conf, "ORM", None)  # the web side, as REDIS_URL would configure it
     monkeypatch.setattr(Conf, "REDIS", redis_url)
-    proc = start_worker({**worker_env, "REDIS_URL": redis_url})
+    # A queue of this run's own, so that no other worker on the same Redis takes its tasks.
+    queue = f"veo-test-{os.getpid()}"
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
+    monkeypatch.setattr(Conf, "PREFIX", queue)  # tasks are signed with it as the salt
+    proc = start_worker({**worker_env, "REDIS_URL": redis_url, "Q_QUEUE_NAME": queue})
     try:
         job = job_in(submit(alice_client))
         done = wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).first(), timeout=45)

@@ -103,7 +103,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # at-least-once delivery is safe. `timeout` stays below `retry` so a task is
 # never handed out again while it is still running.
 Q_CLUSTER = {
-    "name": "veo",
+    "name": env.str("Q_QUEUE_NAME", default="veo"),  # also the broker's queue name
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": 240,
     "retry": 300,

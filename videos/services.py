@@ -291,7 +291,7 @@ def user_message(exc: kie.KieError):
         return gettext_lazy("The video service is unavailable right now. Your credits were returned.")
     if exc.code == 422:
         return format_lazy(gettext_lazy("The provider could not accept this request: {}"), exc.message)
-    if exc.message and exc.message != exc.handling.meaning:
+    if exc.message:
         return format_lazy(gettext_lazy("The provider could not make this video: {}"), exc.message)
     return format_lazy(
         gettext_lazy("The provider could not make this video ({}). Your credits were returned."), exc.code
