@@ -89,17 +89,8 @@ def _create_from(request, form: GenerateForm):
     """(job, None) or (None, error message) for one valid generate form."""
     data = form.cleaned_data
     try:
-        job = services.job_create(
-            user=request.user,
-            prompt=data["prompt"],
-            model=data["model"],
-            generation_type=data["generation_type"],
-            aspect_ratio=data["aspect_ratio"],
-            seed=data["seed"],
-            enable_translation=data["enable_translation"],
-            watermark=data["watermark"],
-            images=data["images"],
-        )
+        request_fields = {field: data[field] for field in services.REQUEST_FIELDS}
+        job = services.job_create(user=request.user, **request_fields, images=data["images"])
     except Refused as exc:
         return None, exc
     except (InsufficientCredits, UnknownPrice) as exc:
