@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from billing.admin import NoAddOrDelete
 from billing.services import InsufficientCredits, Refused
 
 from . import services
@@ -22,30 +23,22 @@ class UserFilter(admin.SimpleListFilter):
         return queryset.filter(user_id=value) if value and value.isdigit() else queryset
 
 
-class ProviderCallInline(admin.TabularInline):
+class ProviderCallInline(NoAddOrDelete, admin.TabularInline):
     model = ProviderCall
     extra = 0
-    can_delete = False
     fields = ("created_at", "endpoint", "http_status", "code", "duration_ms", "error")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class JobImageInline(admin.TabularInline):
+class JobImageInline(NoAddOrDelete, admin.TabularInline):
     model = JobImage
     extra = 0
-    can_delete = False
     fields = ("position", "file", "source_url", "content_type")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
     list_display = ("id", "created_at", "user", "model", "generation_type", "status", "price_credits", "task_id")
     list_filter = ("status", "model", "generation_type", "created_at", "hd_status", UserFilter)
     search_fields = ("prompt", "task_id", "user__username", "=id")
@@ -56,12 +49,6 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Job._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Re-poll the provider now")
     def repoll(self, request, queryset):

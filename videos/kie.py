@@ -38,24 +38,28 @@ class Handling:
 
     meaning: str
     retry: str  # "backoff" (429), "later" (fixed delay), "no"
-    refund: bool = False  # a refusal or failure the user is not charged for
     alert: bool = False  # operators must act (key, account, feature)
     breaker: bool = False  # stop new submissions until an operator resets
+
+    @property
+    def refund(self) -> bool:
+        """A code that is not retried fails the job: the user is refunded."""
+        return self.retry == "no"
 
 
 # One table for every code in the provider's docs (shared/kie-api.md).
 HANDLING: dict[int, Handling] = {
-    400: Handling("Refused, or (1080p) still processing", retry="no", refund=True),
-    401: Handling("The API key was refused", retry="no", refund=True, alert=True, breaker=True),
-    402: Handling("The provider account is out of credits", retry="no", refund=True, alert=True, breaker=True),
-    404: Handling("Not found", retry="no", refund=True),
-    422: Handling("The provider rejected the parameters", retry="no", refund=True),
+    400: Handling("Refused, or (1080p) still processing", retry="no"),
+    401: Handling("The API key was refused", retry="no", alert=True, breaker=True),
+    402: Handling("The provider account is out of credits", retry="no", alert=True, breaker=True),
+    404: Handling("Not found", retry="no"),
+    422: Handling("The provider rejected the parameters", retry="no"),
     429: Handling("Rate limited by the provider", retry="backoff"),
-    451: Handling("The provider cannot fetch an input image", retry="no", refund=True),
+    451: Handling("The provider cannot fetch an input image", retry="no"),
     455: Handling("Provider maintenance", retry="later"),
     500: Handling("Provider server error", retry="later"),
-    501: Handling("Generation failed", retry="no", refund=True),
-    505: Handling("The feature is disabled at the provider", retry="no", refund=True, alert=True, breaker=True),
+    501: Handling("Generation failed", retry="no"),
+    505: Handling("The feature is disabled at the provider", retry="no", alert=True, breaker=True),
 }
 NETWORK = Handling("The provider could not be reached", retry="later")
 BAD_ANSWER = Handling("The provider's answer made no sense", retry="later")
@@ -240,9 +244,7 @@ class KieClient:
                 body = None
             code, msg, data = _unwrap(http_status, body)
             if code != 200:
-                handling = HANDLING.get(code) or (
-                    BAD_ANSWER if code >= 500 else Handling("Unexpected code", "no", refund=True)
-                )
+                handling = HANDLING.get(code) or (BAD_ANSWER if code >= 500 else Handling("Unexpected code", "no"))
                 raise KieError(msg or handling.meaning, code=code, handling=handling)
         except requests.RequestException as exc:
             error = KieError(

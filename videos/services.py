@@ -377,18 +377,14 @@ def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
     """Record an accepted callback in the job's history and settle it, in
     one transaction (one commit on the webhook's hot path)."""
     with transaction.atomic():
-        return _job_callback(job=job, result=result, endpoint=endpoint)
-
-
-def _job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
-    ProviderCall.objects.create(
-        job=job,
-        endpoint=endpoint,
-        http_status=200,
-        code=200 if result.state != "failed" else result.error_code,
-        error=result.error_message[:500],
-    )
-    return job_apply_result(job.pk, result, via="callback", task_known=job.task_id == result.task_id)
+        ProviderCall.objects.create(
+            job=job,
+            endpoint=endpoint,
+            http_status=200,
+            code=200 if result.state != "failed" else result.error_code,
+            error=result.error_message[:500],
+        )
+        return job_apply_result(job.pk, result, via="callback", task_known=job.task_id == result.task_id)
 
 
 # --- download --------------------------------------------------------------

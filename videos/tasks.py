@@ -4,7 +4,11 @@ Tasks are delivered at least once (and lost with a dying worker on Redis);
 every service here is idempotent and `jobs_tick` finds what was lost.
 """
 
+from billing.services import provider_balance_record
+
 from . import services
+from .hd import job_hd_fetch
+from .kie import KieError, default_client
 
 
 def submit_job(job_id: int) -> None:
@@ -20,17 +24,11 @@ def poll_job(job_id: int) -> None:
 
 
 def hd_job(job_id: int) -> None:
-    from .hd import job_hd_fetch
-
     job_hd_fetch(job_id)
 
 
 def provider_balance_check() -> int | None:
     """Read the provider's credit balance and record it (billing alerts)."""
-    from billing.services import provider_balance_record
-
-    from .kie import KieError, default_client
-
     try:
         credits = default_client().credits(record=services.recorder(None))
     except KieError as exc:
