@@ -3,19 +3,17 @@
 Only https URLs on an allowed host (plain http only for an allowed loopback
 host: the simulator), redirects followed only while they stay on the
 allowlist, a size cap enforced while streaming, the mp4 signature checked,
-and the bytes streamed through a temporary file: never held in memory whole.
+and the bytes streamed into storage.Spool: never held in memory whole.
 """
 
-import hashlib
 import ipaddress
-import tempfile
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
+
+from . import storage
 
 CHUNK = 256 * 1024
 MAX_REDIRECTS = 3
@@ -58,7 +56,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def store_video(url: str, *, name: str, session: requests.Session | None = None) -> StoredVideo:
-    """Stream `url` into default storage under `name`.
+    """Stream `url` into storage under `name` (through a temporary file:
+    see storage.Spool), checking size and type on the way.
 
     Raises DownloadError (retryable for network errors and 5xx, not for a
     refused URL, a 4xx, an oversize or non-video body).
@@ -66,30 +65,27 @@ def store_video(url: str, *, name: str, session: requests.Session | None = None)
     http = session or requests.Session()
     limit = settings.KIE_DOWNLOAD_MAX_BYTES
     response = _open(http, url)
-    digest = hashlib.sha256()
-    size = 0
-    with response, tempfile.TemporaryFile() as tmp:
+    with response, storage.Spool() as spool:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise DownloadError(f"The video is {declared} bytes, over the {limit} byte limit", retryable=False)
         try:
             for chunk in response.iter_content(CHUNK):
-                size += len(chunk)
-                if size > limit:
+                if spool.size + len(chunk) > limit:
                     raise DownloadError(f"The video is over the {limit} byte limit", retryable=False)
-                digest.update(chunk)
-                tmp.write(chunk)
+                spool.write(chunk)
         except requests.RequestException as exc:
             raise DownloadError(f"The download broke off ({type(exc).__name__})", retryable=True) from None
-        if declared and declared.isdigit() and int(declared) != size:
+        if declared and declared.isdigit() and int(declared) != spool.size:
             raise DownloadError("The download was cut short", retryable=True)
-        tmp.seek(0)
-        head = tmp.read(12)
+        head = spool.head(12)
         if len(head) < 12 or head[4:8] != b"ftyp":
             raise DownloadError("The file is not an MP4 video", retryable=False)
-        tmp.seek(0)
-        stored_name = default_storage.save(name, File(tmp, name=name))
-    return StoredVideo(name=stored_name, size=size, sha256=digest.hexdigest())
+        try:
+            stored = spool.save(name)
+        except storage.StorageError as exc:
+            raise DownloadError(str(exc), retryable=True) from None
+    return StoredVideo(name=stored.name, size=stored.size, sha256=stored.sha256)
 
 
 def _open(http: requests.Session, url: str) -> requests.Response:

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, Q
@@ -31,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from billing import services as billing
 from billing.models import Price
 
-from . import dispatch, kie, notices, posters
+from . import dispatch, kie, notices, posters, storage
 from .downloads import DownloadError, store_video
 from .models import Job, JobImage, ProviderCall
 
@@ -169,7 +168,12 @@ def callback_url(job: Job) -> str:
 
 def image_urls(job: Job) -> tuple[str, ...]:
     return tuple(
-        settings.PUBLIC_BASE_URL + reverse("videos:input_image", args=[img.token]) if img.file else img.source_url
+        (
+            storage.provider_url(img.file.name)
+            or settings.PUBLIC_BASE_URL + reverse("videos:input_image", args=[img.token])
+        )
+        if img.file
+        else img.source_url
         for img in job.images.all()
     )
 
@@ -431,24 +435,25 @@ def job_download(job_id: int) -> None:
             dispatch.dispatch_after_commit()
             notices.notice_after_commit(job.pk, "ready")
     if not won:  # settled meanwhile by someone else: do not keep stray files
-        default_storage.delete(stored.name)
-        if poster:
-            default_storage.delete(poster)
+        storage.delete(stored.name)
+        storage.delete(poster)
         return
     log.info("job %s stored %s (%s bytes)", job.pk, stored.name, stored.size)
 
 
 def _poster_for(video_name: str, *, user_id: int) -> str:
     """Store a poster frame of a stored video; '' when none can be made
-    (no ffmpeg, or a storage without local paths)."""
+    (no ffmpeg, or the store failed: a poster is a nicety, not a reason to
+    fail a paid video). ffmpeg reads the stored file where it is (a local
+    path or a presigned URL), so no machine needs the worker's disk."""
     try:
-        path = default_storage.path(video_name)
-    except NotImplementedError:
+        with storage.readable(video_name) as source:
+            jpeg = posters.extract_poster(source)
+        if not jpeg:
+            return ""
+        return storage.save(f"posters/{user_id}/{secrets.token_urlsafe(16)}.jpg", ContentFile(jpeg))
+    except storage.StorageError:
         return ""
-    jpeg = posters.extract_poster(path)
-    if not jpeg:
-        return ""
-    return default_storage.save(f"posters/{user_id}/{secrets.token_urlsafe(16)}.jpg", ContentFile(jpeg))
 
 
 # --- poll and sweep --------------------------------------------------------

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
@@ -10,10 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.selectors import balance_of, price_table
 from billing.services import InsufficientCredits, Refused, UnknownPrice
 
-from . import hd, notices, selectors, services
+from . import hd, notices, selectors, services, storage
 from .forms import BatchForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference
-from .ranges import ranged_file_response
 
 # The provider's advice for good prompts: insertable building blocks.
 # The phrases stay in English: prompts work best in English.
@@ -163,10 +162,10 @@ def job_file(request, pk: int):
     if request.GET.get("quality") == "1080p":
         if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
             raise Http404("The 1080p version is not ready.")
-        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
+        return storage.serve(request, job.hd_file.name, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
-    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+    return storage.serve(request, job.video_file.name, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
 
 
 @login_required
@@ -191,9 +190,7 @@ def job_poster(request, pk: int):
     job = _job_or_404(request, pk)
     if not job.poster:
         raise Http404("No poster.")
-    response = FileResponse(job.poster.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return storage.serve(request, job.poster.name, content_type="image/jpeg", filename=f"veo-{job.pk}.jpg")
 
 
 @login_required
@@ -219,7 +216,6 @@ def input_image(request, token: str):
     image = JobImage.objects.filter(token=token).exclude(file="").order_by().first()
     if image is None:
         raise Http404()
-    response = FileResponse(image.file.open("rb"), content_type=image.content_type or "image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return storage.serve(
+        request, image.file.name, content_type=image.content_type or "image/jpeg", filename=f"input-{image.position}"
+    )
