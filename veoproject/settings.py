@@ -189,33 +189,22 @@ STORAGES = {
 # bucket, every stored file goes there and many machines share it.
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
-    from boto3.s3.transfer import TransferConfig
-    from botocore.config import Config as BotoConfig
+    from .s3 import BACKEND as S3_BACKEND
+    from .s3 import s3_settings
 
-    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
-    AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
-    AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
-    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
-    AWS_DEFAULT_ACL = None  # private objects: reached only through presigned URLs
-    AWS_QUERYSTRING_AUTH = True
-    AWS_QUERYSTRING_EXPIRE = MEDIA_URL_SECONDS
-    AWS_S3_FILE_OVERWRITE = True  # names are random tokens: skip the exists() round trip
-    # S3-compatible stores (SeaweedFS, MinIO) behind an endpoint URL seldom have
-    # per-bucket DNS names: path-style addressing. Short connect timeouts so a
-    # store that is down fails a download (retried later) or /healthz quickly.
-    AWS_S3_CLIENT_CONFIG = BotoConfig(
-        s3={"addressing_style": "path" if AWS_S3_ENDPOINT_URL else "auto"},
-        signature_version="s3v4",
-        connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=2.0),
-        read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=30.0),
-        retries={"max_attempts": 3, "mode": "standard"},
+    vars().update(
+        s3_settings(
+            bucket=AWS_STORAGE_BUCKET_NAME,
+            endpoint_url=env.str("AWS_S3_ENDPOINT_URL", default=""),
+            access_key=env.str("AWS_ACCESS_KEY_ID", default=""),
+            secret_key=env.str("AWS_SECRET_ACCESS_KEY", default=""),
+            region=env.str("AWS_S3_REGION_NAME", default=""),
+            url_seconds=MEDIA_URL_SECONDS,
+            connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=2.0),
+            read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=30.0),
+        )
     )
-    # Multipart uploads in 8 MB parts, two at a time: a 500 MB video costs a
-    # worker a few tens of MB at most, whatever its size.
-    AWS_S3_TRANSFER_CONFIG = TransferConfig(
-        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
-    )
-    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    STORAGES["default"] = {"BACKEND": S3_BACKEND}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

