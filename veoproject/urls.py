@@ -1,21 +1,15 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.urls import include, path
 
 from videos import callbacks
 from videos import views as video_views
 
 from . import accounts
-
-
-def healthz(request):
-    """For load balancers and uptime checks: the process answers."""
-    return HttpResponse("ok", content_type="text/plain")
-
+from .health import Healthz
 
 urlpatterns = [
     path("", video_views.home, name="home"),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", Healthz.as_view(), name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
