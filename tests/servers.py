@@ -5,6 +5,7 @@ package installs beside the interpreter), nginx (Debian's) and gunicorn."""
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import shutil
@@ -145,4 +146,124 @@ class SeaweedFS:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def database_url() -> str:
+    """The test database, for processes of their own (web, worker)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+class Gunicorn:
+    """The app under gunicorn with the project's config, on a free port."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.port = free_ports(1)[0]
+        self.dir = Path(tempfile.mkdtemp(prefix="veo-gunicorn-"))
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Gunicorn:
+        log = self.dir / "gunicorn.log"
+        command = [
+            sys.executable, "-m", "gunicorn", "veoproject.wsgi", "-c", str(ROOT / "gunicorn.conf.py"),
+            "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-", *self.args,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+        _wait_http(self.url + "/accounts/login/", 60, self.proc, log)
+        return self
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stop_group(proc: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
+    """Stop a process started in its own session, and everything it started."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+NGINX_CONF = """
+daemon off;
+user {user};  # the workers read the test's private media folder
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+{locations}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx with the server block from docs/deployment.md."""
+
+    def __init__(self, locations: str) -> None:
+        self.port = free_ports(1)[0]
+        self.dir = Path(tempfile.mkdtemp(prefix="veo-nginx-"))
+        self.locations = locations
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Nginx:
+        binary = nginx_binary()
+        if not binary:
+            raise RuntimeError("no nginx (apt-get install nginx)")
+        conf = self.dir / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(user=getpass.getuser(), dir=self.dir, port=self.port, locations=self.locations)
+        )
+        log = self.dir / "stderr.log"
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf), "-e", str(self.dir / "error.log")],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_http(self.url + "/healthz", 30, self.proc, log)
+        return self
+
+    def stop(self) -> None:
+        stop_group(self.proc, signal.SIGQUIT)
         shutil.rmtree(self.dir, ignore_errors=True)
