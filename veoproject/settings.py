@@ -98,6 +98,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# --- Cache and sessions ----------------------------------------------------
+# With Redis, one cache shared by every web and worker process: sessions are
+# read from it (written through to the database), and open job pages are
+# answered from it (videos/live.py). Without it, a cache per process, which
+# must not answer for another process's writes.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+LIVE_STATUS_CACHE = env.bool("LIVE_STATUS_CACHE", default=bool(REDIS_URL))
+
 # --- Background worker (django-q2) ----------------------------------------
 # Every task is idempotent (jobs are claimed with conditional updates), so
 # at-least-once delivery is safe. `timeout` stays below `retry` so a task is

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.selectors import balance_of, price_table
 from billing.services import InsufficientCredits, Refused, UnknownPrice
 
-from . import hd, notices, selectors, services, storage
+from . import hd, live, notices, selectors, services, storage, versions
 from .forms import BatchForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference
 
@@ -147,11 +147,19 @@ def job_detail(request, pk: int):
     )
 
 
-@login_required
 @require_GET
 def job_status(request, pk: int):
+    """Polled by every open job page: from the cache when it can be (see
+    videos/live.py), else from the database; 304 when nothing changed."""
+    return live.from_cache(request, pk) or _job_status_read(request, pk)
+
+
+@login_required
+def _job_status_read(request, pk: int):
+    token = versions.current(pk) if versions.enabled() else None  # before the read
     job = _job_or_404(request, pk)
-    return JsonResponse(selectors.status_payload(job))
+    live.remember(job, token, request.user)
+    return live.respond(request, selectors.status_payload(job))
 
 
 @login_required
