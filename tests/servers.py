@@ -179,6 +179,7 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Gunicorn:
+        """Launch; `wait()` for it to answer."""
         log = self.dir / "gunicorn.log"
         command = [
             sys.executable, "-m", "gunicorn", "veoproject.wsgi", "-c", str(ROOT / "gunicorn.conf.py"),
@@ -187,11 +188,14 @@ class Gunicorn:
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
         )
-        _wait_http(self.url + "/accounts/login/", 60, self.proc, log)
+        return self
+
+    def wait(self) -> Gunicorn:
+        _wait_http(self.url + "/accounts/login/", 60, self.proc, self.dir / "gunicorn.log")
         return self
 
     def stop(self) -> None:
-        stop_group(self.proc)
+        stop_group(self.proc, signal.SIGINT)  # quick shutdown: no waiting on idle keep-alive connections
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -265,5 +269,5 @@ class Nginx:
         return self
 
     def stop(self) -> None:
-        stop_group(self.proc, signal.SIGQUIT)
+        stop_group(self.proc)  # SIGTERM: fast shutdown
         shutil.rmtree(self.dir, ignore_errors=True)

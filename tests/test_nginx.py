@@ -44,6 +44,7 @@ def front(live, settings):
             "WEB_CONCURRENCY": "1",
         }
     ).start()
+    web.wait()
     nginx = Nginx(LOCATIONS.format(prefix=PREFIX, media_root=settings.MEDIA_ROOT, port=web.port))
     try:
         yield nginx.start()
