@@ -164,4 +164,7 @@ def s3(seaweed, settings):
     for name, value in values.items():
         setattr(settings, name, value)
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": BACKEND}}
+    from django.core.files.storage import default_storage
+
+    default_storage.connection  # noqa: B018 (what storage.warm() does when a process starts)
     return seaweed

@@ -3,7 +3,7 @@ for settings.py and for the tests that switch a running app over to a store."""
 
 from typing import Any
 
-BACKEND = "storages.backends.s3.S3Storage"
+BACKEND = "videos.storage.S3Storage"  # django-storages' S3Storage, sharing one boto model loader
 
 
 def s3_settings(
