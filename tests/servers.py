@@ -219,7 +219,8 @@ user {user};  # the workers read the test's private media folder
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
+worker_rlimit_nofile {connections2};
+events {{ worker_connections {connections}; }}
 http {{
     include /etc/nginx/mime.types;
     access_log {dir}/access.log;
@@ -240,7 +241,8 @@ http {{
 class Nginx:
     """Debian's nginx with the server block from docs/deployment.md."""
 
-    def __init__(self, locations: str) -> None:
+    def __init__(self, locations: str, connections: int = 1024) -> None:
+        self.connections = connections
         self.port = free_ports(1)[0]
         self.dir = Path(tempfile.mkdtemp(prefix="veo-nginx-"))
         self.locations = locations
@@ -256,7 +258,14 @@ class Nginx:
             raise RuntimeError("no nginx (apt-get install nginx)")
         conf = self.dir / "nginx.conf"
         conf.write_text(
-            NGINX_CONF.format(user=getpass.getuser(), dir=self.dir, port=self.port, locations=self.locations)
+            NGINX_CONF.format(
+                user=getpass.getuser(),
+                dir=self.dir,
+                port=self.port,
+                locations=self.locations,
+                connections=self.connections,
+                connections2=self.connections * 2,
+            )
         )
         log = self.dir / "stderr.log"
         self.proc = subprocess.Popen(
@@ -271,3 +280,28 @@ class Nginx:
     def stop(self) -> None:
         stop_group(self.proc)  # SIGTERM: fast shutdown
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def app_locations(*, upstream_port: int, media_root: str = "", prefix: str = "") -> str:
+    """The server block's locations from docs/deployment.md: an internal
+    location for X-Accel-Redirect (local storage), the rest to gunicorn."""
+    internal = (
+        f"""
+        location {prefix} {{
+            internal;  # reachable only through the app's X-Accel-Redirect
+            alias {media_root}/;
+        }}"""
+        if prefix
+        else ""
+    )
+    return (
+        internal
+        + f"""
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream_port};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+"""
+    )

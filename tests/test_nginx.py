@@ -10,7 +10,7 @@ import requests
 from videos.models import Job
 
 from .conftest import submit, wait_for
-from .servers import Gunicorn, Nginx, database_url, nginx_binary
+from .servers import Gunicorn, Nginx, app_locations, database_url, nginx_binary
 
 pytestmark = [
     pytest.mark.slow,
@@ -19,19 +19,6 @@ pytestmark = [
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "videos" / "simulator" / "sample.mp4").read_bytes()
 PREFIX = "/protected-media/"
-
-LOCATIONS = """
-        location {prefix} {{
-            internal;  # reachable only through the app's X-Accel-Redirect
-            alias {media_root}/;
-        }}
-        location / {{
-            proxy_pass http://127.0.0.1:{port};
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-"""
 
 
 @pytest.fixture
@@ -45,7 +32,7 @@ def front(live, settings):
         }
     ).start()
     web.wait()
-    nginx = Nginx(LOCATIONS.format(prefix=PREFIX, media_root=settings.MEDIA_ROOT, port=web.port))
+    nginx = Nginx(app_locations(upstream_port=web.port, media_root=str(settings.MEDIA_ROOT), prefix=PREFIX))
     try:
         yield nginx.start()
     finally:
