@@ -16,9 +16,9 @@ args = parser.parse_args()
 size = args.mb * 1024 * 1024
 
 setup(KIE_DOWNLOAD_MAX_BYTES=str(size + 1))
+from kiesim.process import SimulatorProcess  # noqa: E402
 from videos.downloads import store_video  # noqa: E402
 from videos.kie import GenerateRequest, KieClient  # noqa: E402
-from videos.simulator.process import SimulatorProcess  # noqa: E402
 
 
 def peak_mb() -> float:
