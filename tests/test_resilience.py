@@ -12,8 +12,7 @@ from django.utils import timezone
 from billing.models import BreakerEvent, LedgerEntry
 from billing.selectors import balance_of, breaker_is_open, ledger_sum_of
 from billing.services import breaker_reset
-from videos import dispatch, services
-from videos.hd import job_hd_fetch
+from videos import dispatch, retry, services
 from videos.models import Job, SendPermit
 
 from .conftest import make_user, submit, wait_for
@@ -52,7 +51,7 @@ def test_429_that_never_ends_gives_up_and_refunds(live, sim, alice_client, alice
 def test_backoff_doubles_with_jitter(settings):
     settings.KIE_BACKOFF_BASE_SECONDS = 1.0
     for step, base in enumerate((1, 2, 4, 8, 16, 32)):
-        delays = {services.backoff_delay(step) for _ in range(20)}
+        delays = {retry.backoff_delay(step) for _ in range(20)}
         assert all(0.5 * base <= d <= 1.5 * base for d in delays) and len(delays) > 1
 
 
@@ -217,8 +216,8 @@ def test_1080p_fetch_is_idempotent(live, sim, alice_client):
     sim.config(hd_delay=0)
     job = settled(job_after(submit(alice_client)))
     hd_upgrade(alice_client, job)
-    job_hd_fetch(job.pk)
-    job_hd_fetch(job.pk)
+    services.job_hd_fetch(job.pk)
+    services.job_hd_fetch(job.pk)
     assert sim.calls("get-1080p-video") == 1
 
 

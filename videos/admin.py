@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
 from billing.admin import NoAddOrDelete
-from billing.services import InsufficientCredits, Refused
+from veoproject import refusals
+from veoproject.refusals import Refusal
 
 from . import services
 from .models import Job, JobImage, ProviderCall
@@ -64,8 +65,8 @@ class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
         for job in queryset:
             try:
                 done += services.job_retry(job.pk) is not None
-            except (Refused, InsufficientCredits) as exc:
-                refused.append(f"#{job.pk}: {getattr(exc, 'message', exc)}")
+            except Refusal as refusal:
+                refused.append(f"#{job.pk}: {refusals.describe(refusal)}")
         self.message_user(request, f"Retried {done} job(s).", messages.INFO)
         if refused:
             self.message_user(request, "Not retried: " + "; ".join(refused), messages.WARNING)

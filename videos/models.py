@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .vocabulary import AspectRatio, GenerationType, VideoModel
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
@@ -35,9 +37,9 @@ class Job(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     prompt = models.TextField()
-    model = models.CharField(max_length=32, default="veo3_fast")
-    generation_type = models.CharField(max_length=40, default="TEXT_2_VIDEO")
-    aspect_ratio = models.CharField(max_length=8, default="16:9")
+    model = models.CharField(max_length=32, choices=VideoModel.choices, default=VideoModel.VEO3_FAST)
+    generation_type = models.CharField(max_length=40, choices=GenerationType.choices, default=GenerationType.TEXT)
+    aspect_ratio = models.CharField(max_length=8, choices=AspectRatio.choices, default=AspectRatio.LANDSCAPE)
     seed = models.PositiveIntegerField(null=True, blank=True)
     enable_translation = models.BooleanField(default=True)
     watermark = models.CharField(max_length=100, blank=True, default="")
@@ -123,7 +125,7 @@ class Job(models.Model):
     def can_upgrade_hd(self) -> bool:
         return (
             self.status == self.Status.SUCCEEDED
-            and self.aspect_ratio == "16:9"
+            and self.aspect_ratio == AspectRatio.LANDSCAPE
             and bool(self.task_id)
             and self.hd_status in (HdStatus.NONE, HdStatus.FAILED)
         )

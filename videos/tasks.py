@@ -7,8 +7,8 @@ every service here is idempotent and `jobs_tick` finds what was lost.
 from billing.services import provider_balance_record
 
 from . import services
-from .hd import job_hd_fetch
 from .kie import KieError, default_client
+from .queue import recorder
 
 
 def submit_job(job_id: int) -> None:
@@ -24,13 +24,13 @@ def poll_job(job_id: int) -> None:
 
 
 def hd_job(job_id: int) -> None:
-    job_hd_fetch(job_id)
+    services.job_hd_fetch(job_id)
 
 
 def provider_balance_check() -> int | None:
     """Read the provider's credit balance and record it (billing alerts)."""
     try:
-        credits = default_client().credits(record=services.recorder(None))
+        credits = default_client().credits(record=recorder(None))
     except KieError as exc:
         provider_balance_record(credits=None, error=exc.message)
         return None

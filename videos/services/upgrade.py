@@ -21,24 +21,22 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from . import kie
-from .downloads import DownloadError, store_video
-from .models import Job
-from .services import enqueue, in_language_of, recorder
+from .. import kie
+from ..downloads import DownloadError, store_video
+from ..exceptions import UpgradeNotAvailable
+from ..models import Job
+from ..queue import enqueue, recorder
+from .settle import in_language_of
 
 log = logging.getLogger(__name__)
 H = Job.HdStatus
 
 
-class HdNotAvailable(Exception):
-    pass
-
-
 def job_hd_request(*, job: Job) -> Job:
-    """Charge the upgrade and hand it to the worker. Raises HdNotAvailable,
+    """Charge the upgrade and hand it to the worker. Raises UpgradeNotAvailable,
     billing.Refused or billing.InsufficientCredits (nothing written)."""
     if not job.can_upgrade_hd:
-        raise HdNotAvailable(_("Only finished 16:9 videos can be upgraded to 1080p."))
+        raise UpgradeNotAvailable(_("Only finished 16:9 videos can be upgraded to 1080p."))
     price = billing.price_for("1080p")
     now = timezone.now()
     with billing.admission(), transaction.atomic():
@@ -54,7 +52,7 @@ def job_hd_request(*, job: Job) -> Job:
             hd_error="",
         )
         if not won:
-            raise HdNotAvailable(_("This video is already being upgraded."))
+            raise UpgradeNotAvailable(_("This video is already being upgraded."))
         job.refresh_from_db()
         billing.job_charge(
             user_id=job.user_id, price=price, reference=job.hd_reference, reason=f"1080p of video #{job.pk}"
