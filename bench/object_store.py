@@ -28,8 +28,9 @@ try:
     from django.test import override_settings  # noqa: E402
 
     from videos.downloads import store_video  # noqa: E402
-    from videos.kie import GenerateRequest, KieClient  # noqa: E402
-    from videos.simulator.process import SimulatorProcess  # noqa: E402
+    from kiesim.process import SimulatorProcess  # noqa: E402
+    from videos.kie import KieClient  # noqa: E402
+    from videos.vocabulary import VideoRequest  # noqa: E402
 
     def peak_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -40,7 +41,7 @@ try:
 
         def video(size: int) -> str:
             sim.config(video_bytes=size)
-            return f"{sim.url}/files/{client.generate(GenerateRequest(prompt='bench'))}.mp4"
+            return f"{sim.url}/files/{client.generate(VideoRequest(prompt='bench'))}.mp4"
 
         # Provider to stored, 10 MB: the object store, then the local disk.
         small = args.small_mb * MB

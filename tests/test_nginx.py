@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.skipif(not nginx_binary(), reason="nginx is not installed (apt-get install nginx)"),
 ]
 
-SAMPLE = (Path(__file__).resolve().parent.parent / "videos" / "simulator" / "sample.mp4").read_bytes()
+SAMPLE = (Path(__file__).resolve().parent.parent / "kiesim" / "sample.mp4").read_bytes()
 PREFIX = "/protected-media/"
 
 

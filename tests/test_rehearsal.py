@@ -27,7 +27,7 @@ from .servers import Gunicorn, database_url, stop_group
 
 pytestmark = [pytest.mark.slow, postgres_only]
 
-SAMPLE = (Path(__file__).resolve().parent.parent / "videos" / "simulator" / "sample.mp4").read_bytes()
+SAMPLE = (Path(__file__).resolve().parent.parent / "kiesim" / "sample.mp4").read_bytes()
 S = Job.Status
 
 

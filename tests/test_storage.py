@@ -17,7 +17,7 @@ from videos.models import Job, JobImage
 from .conftest import png_bytes, png_upload, submit, wait_for
 from .servers import free_ports
 
-SAMPLE = (Path(__file__).resolve().parent.parent / "videos" / "simulator" / "sample.mp4").read_bytes()
+SAMPLE = (Path(__file__).resolve().parent.parent / "kiesim" / "sample.mp4").read_bytes()
 S = Job.Status
 
 
@@ -96,7 +96,7 @@ def test_input_images_reach_the_provider_by_presigned_url(live, sim, s3, alice_c
     assert response.status_code == 302
     image = JobImage.objects.get()
     assert image.file.name in s3.keys("inputs/")
-    (url,) = services.image_urls(image.job)
+    (url,) = services.request_of(image.job).image_urls
     query = parse_qs(urlsplit(url).query)
     assert int(query["X-Amz-Expires"][0]) > settings.JOB_DEADLINE_SECONDS  # outlives the job
     fetched = requests.get(url, timeout=10)

@@ -9,7 +9,9 @@ as last read, filed under the job's version token (see `versions`), and the
 owner's session hash, dropped whenever the user is saved (a password change
 or a deactivation then takes effect at the next check, as with a page).
 Anything unusual (staff viewing another's job, a cache miss, a changed job)
-goes the ordinary way through the database.
+goes the ordinary way through the database. The payload is rebuilt from
+the cached row by `selectors.status_payload`, so it must read the job's own
+columns only (tests/test_live_status.py counts the queries).
 """
 
 from __future__ import annotations
