@@ -20,6 +20,14 @@ def s3_settings(
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
 
+    # Up to 16 MB in one PUT (read from the spool's file as it is sent);
+    # above, 8 MB parts, two in flight and two held in memory at most
+    # (s3transfer holds ten by default: 80 MB). Storing a 500 MB video costs
+    # a worker a few tens of MB, whatever the video's size.
+    transfer = TransferConfig(
+        multipart_threshold=16 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
+    )
+    transfer.max_in_memory_upload_chunks = 2  # s3transfer's own option, not in boto3's constructor
     return {
         "AWS_STORAGE_BUCKET_NAME": bucket,
         "AWS_S3_ENDPOINT_URL": endpoint_url or None,
@@ -41,9 +49,5 @@ def s3_settings(
             read_timeout=read_timeout,
             retries={"max_attempts": 3, "mode": "standard"},
         ),
-        # Multipart uploads in 8 MB parts, two at a time: storing a 500 MB
-        # video costs a worker a few tens of MB, whatever the video's size.
-        "AWS_S3_TRANSFER_CONFIG": TransferConfig(
-            multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
-        ),
+        "AWS_S3_TRANSFER_CONFIG": transfer,
     }
