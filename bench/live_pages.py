@@ -12,10 +12,12 @@ Needs wrk (apt-get install wrk). Target: >= 5,000 pages.
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import redis
@@ -93,7 +95,7 @@ for u in range(args.users):
 pages = pages[:most]
 
 web = Gunicorn({"DJANGO_SETTINGS_MODULE": "veoproject.settings"}).start().wait()
-front = Nginx(app_locations(upstream_port=web.port), connections=most * 2 + 1024).start()
+front = Nginx(app_locations(), upstream_port=web.port, connections=most * 2 + 1024).start()
 
 LUA = """
 local pages = %s
@@ -127,13 +129,32 @@ end
 """
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds used so far by every live process of a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICK
+
+
 def run(n: int) -> dict:
     threads = 2
     table = "{" + ",".join("{" + ",".join(json.dumps(x) for x in p) + "}" for p in pages[:n]) + "}"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % table)
     command = ["wrk", f"-t{threads}", f"-c{n}", f"-d{args.seconds}s", "--timeout", "10s", "-s", script.name]
+    cpu_before = group_cpu(web.proc.pid), group_cpu(front.proc.pid)
     out = subprocess.run([*command, front.url, str(threads)], capture_output=True, text=True, check=True).stdout
+    cpu_after = group_cpu(web.proc.pid), group_cpu(front.proc.pid)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
@@ -144,6 +165,8 @@ def run(n: int) -> dict:
         "p99": float(re.search(r"p99_us ([\d.]+)", out).group(1)) / 1000,
         "errors": int(errors.group(1)) if errors else 0,
         "socket": socket_errors.group(1) if socket_errors else "none",
+        "gunicorn_ms": (cpu_after[0] - cpu_before[0]) / total * 1000,
+        "nginx_ms": (cpu_after[1] - cpu_before[1]) / total * 1000,
     }
 
 
@@ -165,10 +188,15 @@ report(
             (
                 f"{r['pages']} pages",
                 f"{r['rps']:.0f} checks/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-                f"non-2xx/3xx {r['errors']}, socket errors {r['socket']}",
+                f"non-2xx/3xx {r['errors']}, socket errors {r['socket']}; CPU a check: gunicorn "
+                f"{r['gunicorn_ms']:.2f} ms, nginx {r['nginx_ms']:.2f} ms",
             )
             for r in results
         ),
         ("most pages with p99 < 200 ms", f"{reached} (target >= 5,000)"),
+        (
+            "pages two idle cores could carry (CPU a check, every 2 s)",
+            f"{2 * 2 / (min(r['gunicorn_ms'] + r['nginx_ms'] for r in results) / 1000):.0f}",
+        ),
     ],
 )

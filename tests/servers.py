@@ -230,6 +230,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     sendfile on;
+    upstream veo_app {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
 {locations}
@@ -241,7 +242,8 @@ http {{
 class Nginx:
     """Debian's nginx with the server block from docs/deployment.md."""
 
-    def __init__(self, locations: str, connections: int = 1024) -> None:
+    def __init__(self, locations: str, *, upstream_port: int, connections: int = 1024) -> None:
+        self.upstream_port = upstream_port
         self.connections = connections
         self.port = free_ports(1)[0]
         self.dir = Path(tempfile.mkdtemp(prefix="veo-nginx-"))
@@ -263,6 +265,7 @@ class Nginx:
                 dir=self.dir,
                 port=self.port,
                 locations=self.locations,
+                upstream_port=self.upstream_port,
                 connections=self.connections,
                 connections2=self.connections * 2,
             )
@@ -282,9 +285,10 @@ class Nginx:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def app_locations(*, upstream_port: int, media_root: str = "", prefix: str = "") -> str:
+def app_locations(*, media_root: str = "", prefix: str = "") -> str:
     """The server block's locations from docs/deployment.md: an internal
-    location for X-Accel-Redirect (local storage), the rest to gunicorn."""
+    location for X-Accel-Redirect (local storage), the rest to gunicorn
+    (the `veo_app` upstream, with kept-alive connections)."""
     internal = (
         f"""
         location {prefix} {{
@@ -296,12 +300,14 @@ def app_locations(*, upstream_port: int, media_root: str = "", prefix: str = "")
     )
     return (
         internal
-        + f"""
-        location / {{
-            proxy_pass http://127.0.0.1:{upstream_port};
+        + """
+        location / {
+            proxy_pass http://veo_app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-        }}
+        }
 """
     )

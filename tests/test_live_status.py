@@ -31,7 +31,7 @@ def shared_cache(settings, transactional_db):
     """The production arrangement: Redis as the cache, sessions read from it."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "veoproject.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:6379/0",
             "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         }

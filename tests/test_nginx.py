@@ -32,7 +32,7 @@ def front(live, settings):
         }
     ).start()
     web.wait()
-    nginx = Nginx(app_locations(upstream_port=web.port, media_root=str(settings.MEDIA_ROOT), prefix=PREFIX))
+    nginx = Nginx(app_locations(media_root=str(settings.MEDIA_ROOT), prefix=PREFIX), upstream_port=web.port)
     try:
         yield nginx.start()
     finally:

@@ -104,7 +104,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # answered from it (videos/live.py). Without it, a cache per process, which
 # must not answer for another process's writes.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "veoproject.cache.RedisCache", "LOCATION": REDIS_URL}}
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LIVE_STATUS_CACHE = env.bool("LIVE_STATUS_CACHE", default=bool(REDIS_URL))
 

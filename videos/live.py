@@ -71,7 +71,8 @@ def from_cache(request, pk: int) -> HttpResponse | None:
         return None
     if not constant_time_compare(auth_hash, session_hash):
         return None
-    job = Job(**entry["row"])
+    row = entry["row"]
+    job = Job.from_db("default", FIELDS, [row[name] for name in FIELDS])  # as if just read: no defaults computed
     return respond(request, selectors.status_payload(job))
 
 
