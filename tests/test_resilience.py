@@ -3,7 +3,6 @@ retries are deliberate, slots and rate limits hold, 1080p and reuse."""
 
 import socket
 import time
-from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -16,7 +15,7 @@ from videos import dispatch, services
 from videos.models import Job, SendPermit
 
 from .conftest import make_user, submit, wait_for
-from .test_flow import job_after, refunds, settled
+from .helpers import job_after, refunds, settled, time_passes
 
 S = Job.Status
 
@@ -27,11 +26,6 @@ def backoff_in_seconds(settings):
     # time_passes, so nothing comes due behind their back.
     settings.KIE_BACKOFF_BASE_SECONDS = 10.0
     settings.ADMINS = [("Ops", "ops@example.com")]
-
-
-def time_passes(row, field: str) -> None:
-    """Make `field` (a due time of a job or an upgrade) lie in the past."""
-    type(row).objects.filter(pk=row.pk).update(**{field: timezone.now() - timedelta(seconds=1)})
 
 
 def rescheduled(job: Job) -> Job:
