@@ -12,7 +12,7 @@ from billing.models import BreakerEvent, LedgerEntry
 from billing.selectors import balance_of, breaker_is_open, ledger_sum_of
 from billing.services import breaker_reset
 from videos import dispatch, services
-from videos.models import Job, SendPermit
+from videos.models import Job, SendPermit, Upgrade
 
 from .conftest import make_user, submit, wait_for
 from .helpers import job_after, refunds, settled, time_passes
@@ -211,6 +211,15 @@ def hd_upgrade(client, job):
     return client.post(f"/videos/{job.pk}/upgrade/")
 
 
+def upgrade_asked(client, sim, *, hd_delay: float) -> tuple[Job, Upgrade]:
+    """A finished video, and the 1080p upgrade just asked for it (the
+    provider takes `hd_delay` seconds to make it)."""
+    sim.config(hd_delay=hd_delay)
+    job = settled(job_after(submit(client)))
+    assert hd_upgrade(client, job).status_code == 302
+    return job, job.upgrades.get()
+
+
 def test_1080p_upgrade_is_charged_retried_and_stored(live, sim, alice_client, alice):
     sim.config(hd_delay=0.5)
     job = settled(job_after(submit(alice_client)))
@@ -237,10 +246,7 @@ def test_1080p_upgrade_is_charged_retried_and_stored(live, sim, alice_client, al
 
 def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, settings):
     settings.HD_MAX_ATTEMPTS = 2
-    sim.config(hd_delay=1000)
-    job = settled(job_after(submit(alice_client)))
-    hd_upgrade(alice_client, job)
-    upgrade = job.upgrades.get()
+    job, upgrade = upgrade_asked(alice_client, sim, hd_delay=1000)
     time_passes(upgrade, "next_attempt_at")
     services.jobs_tick()
     upgrade.refresh_from_db()
@@ -250,10 +256,7 @@ def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, sett
 
 
 def test_1080p_past_its_deadline_is_failed_and_refunded_by_the_sweep(live, sim, alice_client, alice):
-    sim.config(hd_delay=1000)
-    job = settled(job_after(submit(alice_client)))
-    hd_upgrade(alice_client, job)
-    upgrade = job.upgrades.get()
+    job, upgrade = upgrade_asked(alice_client, sim, hd_delay=1000)
     assert upgrade.deadline_at > timezone.now() and balance_of(alice.pk) == 38
     time_passes(upgrade, "deadline_at")
     assert services.jobs_tick()["expired"] == 1
@@ -265,10 +268,7 @@ def test_1080p_past_its_deadline_is_failed_and_refunded_by_the_sweep(live, sim, 
 
 def test_a_failed_1080p_can_be_asked_again_and_is_charged_again(live, sim, alice_client, alice, settings):
     settings.HD_MAX_ATTEMPTS = 1
-    sim.config(hd_delay=1000)
-    job = settled(job_after(submit(alice_client)))
-    hd_upgrade(alice_client, job)
-    first = job.upgrades.get()
+    job, first = upgrade_asked(alice_client, sim, hd_delay=1000)
     time_passes(first, "next_attempt_at")
     services.jobs_tick()
     first.refresh_from_db()
