@@ -148,13 +148,13 @@ def test_account_problems_trip_the_breaker_and_stop_submissions(live, sim, alice
 
 def test_running_slots_queue_work_in_order(live, sim, alice_client, alice, settings):
     settings.USER_RUNNING_SLOTS = 1
-    sim.config(delay=0.4)
+    sim.config(delay=2.0)  # long enough that the first is still generating while the others are asked for
     jobs = [job_after(submit(alice_client, prompt=f"clip {i}")) for i in range(3)]
     states = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("id").values_list("status", "dispatched_at"))
     assert states[0][0] == S.SUBMITTED and [s for s, _ in states[1:]] == [S.QUEUED, S.QUEUED]
     assert all(d is None for _, d in states[1:])  # waiting for a slot, not dispatched
     for job in jobs:
-        settled(job)
+        settled(job, timeout=20)
     order = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("submitted_at").values_list("pk", flat=True))
     assert order == [j.pk for j in jobs]
     assert sim.calls("generate") == 3 and balance_of(alice.pk) == 20
