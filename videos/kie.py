@@ -30,6 +30,7 @@ MODELS = ("veo3_fast", "veo3")
 GENERATION_TYPES = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
 ASPECT_RATIOS = ("16:9", "9:16", "Auto")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+MAX_URL_LENGTH = 2000  # Job.provider_video_url
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,11 @@ def _urls(value: Any) -> tuple[str, ...]:
             value = [text] if text else []
     if not isinstance(value, list):
         return ()
-    return tuple(u for u in value if isinstance(u, str) and u.startswith(("https://", "http://")))[:4]
+    # Longer URLs than the job's URL field holds are dropped here rather
+    # than failing the database write on the webhook's hot path.
+    return tuple(
+        u for u in value if isinstance(u, str) and u.startswith(("https://", "http://")) and len(u) <= MAX_URL_LENGTH
+    )[:4]
 
 
 def _when(value: Any) -> datetime | None:
