@@ -110,9 +110,21 @@ class TaskResult:
     created_at: datetime | None = None
     completed_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # Values from a callback body or a status answer end up in database
+        # columns: out-of-range ones are dropped here, not at the write.
+        if self.error_code is not None and not _fits_int32(self.error_code):
+            object.__setattr__(self, "error_code", None)
+        if len(self.resolution) > 16:
+            object.__setattr__(self, "resolution", "")
+
     @property
     def video_url(self) -> str:
         return self.video_urls[0] if self.video_urls else ""
+
+
+def _fits_int32(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31
 
 
 @dataclass(frozen=True)
@@ -304,7 +316,7 @@ def _unwrap(http_status: int, body: Any) -> tuple[int, str, Any]:
             return 599, "The provider's answer was not JSON", None
         return http_status, "", None
     raw_code = body.get("code", http_status)
-    code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else http_status
+    code = raw_code if _fits_int32(raw_code) else http_status
     if http_status != 200 and code == 200:
         code = http_status
     msg = body.get("msg") if isinstance(body.get("msg"), str) else ""
