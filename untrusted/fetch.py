@@ -76,6 +76,12 @@ def open_stream(
                 timeout=timeout,
                 allow_redirects=False,
             )
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
+            # A malformed answer (say, two different Content-Lengths) or a URL
+            # the client cannot use: the same again next time.
+            raise FetchError(
+                f"{checked.host} sent an answer we cannot use ({type(exc).__name__})", retryable=False
+            ) from None
         except requests.RequestException as exc:
             raise FetchError(f"Could not reach {checked.host} ({type(exc).__name__})", retryable=True) from None
         if not (response.is_redirect and method == "GET"):
