@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
@@ -174,6 +175,13 @@ def kie_callback(request, token: str):
         # answer must still be 200 so the sender stops; nothing is written.
         log.info("job %s: callback for a settled job (%s) ignored", job.pk, job.status)
         return JsonResponse({"ok": True, "changed": False})
+    if not job.task_id and Job.objects.filter(task_id=result.task_id).exclude(pk=job.pk).exists():
+        log.warning("job %s: callback names task %s of another job", job.pk, result.task_id)
+        return _error("This callback is for another task.", 409)
     shape = "flat" if "successFlag" in body else "nested"
-    changed = services.job_callback(job=job, result=result, endpoint=f"callback ({shape})")
+    try:
+        changed = services.job_callback(job=job, result=result, endpoint=f"callback ({shape})")
+    except IntegrityError:  # the same, lost to a concurrent callback: nothing was written
+        log.warning("job %s: callback names a task id another job took meanwhile", job.pk)
+        return _error("This callback is for another task.", 409)
     return JsonResponse({"ok": True, "changed": changed})

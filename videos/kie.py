@@ -432,9 +432,11 @@ def _when(value: Any) -> datetime | None:
     """Timestamps arrive as date strings or epoch milliseconds (or seconds)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,15}", value.strip()):
         value = int(value.strip())
     if isinstance(value, int | float):
+        if not -(10**15) < value < 10**15:  # beyond any date: and too big to divide as a float
+            return None
         seconds = value / 1000 if value > 10**11 else value
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)
