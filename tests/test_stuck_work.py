@@ -1,0 +1,283 @@
+"""No stuck work: every non-final state ends, and faults end in a bounded
+retry or a failure with a refund.
+
+Jobs in `downloading` meet a real loopback video host scripted per job
+(whole files, 503s, files cut short, pages that are not videos) and worker
+faults (storage down, so the task itself raises; tasks lost; tasks run twice),
+in any order hypothesis picks, with time moving on. Tasks run as the worker
+runs them (django-q2, synchronously in tests): an exception inside one is
+recorded by django-q2 and the job must still move on. In the end every job
+is final, refunded exactly when it failed, holds no running slot, and
+storage holds exactly the succeeded jobs' files.
+"""
+
+import importlib.util
+import itertools
+import pydoc
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.files.storage import default_storage
+from django.db.models import F
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from billing.models import LedgerEntry
+from billing.selectors import balance_of, ledger_sum_of
+from billing.services import credits_charge
+from videos import dispatch, services
+from videos.models import Job
+from videos.simulator.server import SAMPLES
+
+from .conftest import make_user
+
+S = Job.Status
+SAMPLE = SAMPLES["landscape"]
+TIMESTAMPS = ("created_at", "deadline_at", "next_attempt_at", "lease_until", "enqueued_at", "submitted_at")
+SCRIPTS: dict[str, list[str]] = {}
+TAILS: dict[str, str] = {}
+
+
+class ScriptedHost(BaseHTTPRequestHandler):
+    """Each job's URL answers with the next behaviour of its script, then
+    with its tail behaviour for ever."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        key = self.path.strip("/").split(".")[0]
+        script = SCRIPTS.get(key, [])
+        behaviour = script.pop(0) if script else TAILS.get(key, "503")
+        body = {"whole": SAMPLE, "cut": SAMPLE[: len(SAMPLE) // 2], "html": b"<!--ftyp--><html></html>"}.get(
+            behaviour, b"busy"
+        )
+        self.send_response(503 if behaviour == "503" else 200)
+        self.send_header("Content-Length", str(len(SAMPLE) if behaviour == "cut" else len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def video_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHost)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class StorageOutage:
+    """Storage that fails while `down` (a full disk, an unreachable bucket):
+    the download task then raises something that is not a DownloadError."""
+
+    def __init__(self, monkeypatch):
+        self.down = False
+        real_save = default_storage.save
+
+        def save(name, content, *args, **kwargs):
+            if self.down:
+                raise OSError(28, "No space left on device")
+            return real_save(name, content, *args, **kwargs)
+
+        monkeypatch.setattr(default_storage, "save", save)
+
+
+@pytest.fixture
+def storage(monkeypatch):
+    return StorageOutage(monkeypatch)
+
+
+class Worker:
+    """The background worker, driven by the test: tasks handed out land in
+    `queue`; running one does what a django-q2 worker does (call it; an
+    exception is recorded as a failed task, and the worker goes on)."""
+
+    def __init__(self, monkeypatch):
+        self.queue: list[tuple[str, tuple]] = []
+        self.failures: list[str] = []
+
+        def collect(func, *args, **kwargs):
+            self.queue.append((func, args))
+
+        monkeypatch.setattr("django_q.tasks.async_task", collect)
+        if importlib.util.find_spec("videos.queue"):
+            monkeypatch.setattr("videos.queue.async_task", collect, raising=False)
+
+    def run(self, func: str, *args) -> None:
+        try:
+            pydoc.locate(func)(*args)
+        except Exception as exc:  # what django-q2 does: record, move on
+            self.failures.append(f"{func}{args}: {exc!r}")
+
+    def run_all(self) -> None:
+        for _ in range(1000):
+            if not self.queue:
+                return
+            self.run(*self.pop(0))
+
+    def pop(self, index: int) -> tuple:
+        func, args = self.queue.pop(index)
+        return (func, *args)
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    return Worker(monkeypatch)
+
+
+def advance(job_ids: list[int], seconds: float) -> None:
+    """Time passes for these jobs: every timestamp they carry moves back."""
+    delta = timedelta(seconds=seconds)
+    for field in TIMESTAMPS:
+        Job.objects.filter(pk__in=job_ids, **{f"{field}__isnull": False}).update(**{field: F(field) - delta})
+
+
+def tick(worker: Worker) -> None:
+    worker.run("videos.tasks.tick")
+    worker.run_all()
+
+
+counter = itertools.count()
+BEHAVIOURS = st.sampled_from(["whole", "503", "cut", "html"])
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["attempt", "attempt", "redeliver", "run_queued", "lose", "tick", "time", "storage_down", "storage_up"]
+        ),
+        st.integers(min_value=0, max_value=20),
+    ),
+    max_size=25,
+)
+
+
+def downloading_jobs(user, host: str, scripts: list[list[str]], tails: list[str]) -> list[int]:
+    ids = []
+    for script, tail in zip(scripts, tails, strict=True):
+        key = f"k{next(counter)}"
+        SCRIPTS[key], TAILS[key] = list(script), tail
+        job = Job.objects.create(
+            user=user,
+            prompt="p",
+            price_credits=4,
+            status=S.DOWNLOADING,
+            provider_video_url=f"{host}/{key}.mp4",
+            deadline_at=timezone.now() + timedelta(seconds=django_settings.JOB_DEADLINE_SECONDS),
+        )
+        credits_charge(user_id=user.pk, amount=4, reference=job.charge_reference, reason="test")
+        ids.append(job.pk)
+    return ids
+
+
+def drain(worker: Worker, job_ids: list[int]) -> None:
+    """Let time pass and the worker and the sweep run until the deadline is long gone."""
+    worker.run_all()
+    for _ in range(services_max_attempts() + 3):
+        advance(job_ids, 900)
+        tick(worker)
+    advance(job_ids, django_settings.JOB_DEADLINE_SECONDS + 60)
+    tick(worker)
+
+
+def services_max_attempts() -> int:
+    return getattr(services, "MAX_DOWNLOAD_ATTEMPTS", 5)
+
+
+def assert_settled(user, job_ids: list[int], tally) -> None:
+    left = Job.objects.filter(pk__in=job_ids).exclude(status__in=Job.FINAL).count()
+    tally.jobs_left_non_final += left
+    assert left == 0, list(Job.objects.filter(pk__in=job_ids).values_list("status", "attempts"))
+    assert balance_of(user.pk) == ledger_sum_of(user.pk) >= 0
+    assert not Job.objects.filter(dispatch.RUNNING, pk__in=job_ids).exists()  # every slot released
+    kept = set()
+    for job in Job.objects.filter(pk__in=job_ids):
+        refunds = LedgerEntry.objects.filter(kind="refund", reference=job.charge_reference).count()
+        if job.status == S.SUCCEEDED:
+            assert refunds == 0 and job.video_sha256
+            with default_storage.open(job.video_file.name) as f:
+                assert f.read() == SAMPLE
+            kept.add(job.video_file.name.rsplit("/", 1)[-1])
+        else:
+            assert refunds == 1 and not job.video_file and job.error_message
+    stored = (
+        set(default_storage.listdir(f"videos/{user.pk}")[1]) if default_storage.exists(f"videos/{user.pk}") else set()
+    )
+    tally.partial_writes += len(stored - kept)
+    assert stored == kept, "files left behind by failed or lost downloads"
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    scripts=st.lists(st.lists(BEHAVIOURS, max_size=6), min_size=1, max_size=3),
+    tail=BEHAVIOURS,
+    events=EVENTS,
+    outage_persists=st.booleans(),
+)
+def test_downloads_end_final_whatever_happens(
+    scripts, tail, events, outage_persists, video_host, storage, worker, django_user_model, hostile_tally
+):
+    user = make_user(django_user_model, f"dl{next(counter)}", credits=1000)
+    job_ids = downloading_jobs(user, video_host.rstrip("/"), scripts, [tail] * len(scripts))
+    storage.down = False
+    for event, n in events:
+        job_id = job_ids[n % len(job_ids)]
+        if event == "attempt":  # the task, when its retry time has come
+            Job.objects.filter(pk=job_id).update(next_attempt_at=None)
+            worker.run("videos.tasks.download_job", job_id)
+        elif event == "redeliver":  # the same task again, whenever (at least once delivery)
+            worker.run("videos.tasks.download_job", job_id)
+        elif event == "run_queued" and worker.queue:
+            worker.run(*worker.pop(n % len(worker.queue)))
+        elif event == "lose" and worker.queue:
+            worker.queue.pop(n % len(worker.queue))
+        elif event == "tick":
+            worker.run("videos.tasks.tick")
+        elif event == "time":
+            advance(job_ids, (30, 120, 600, 1800)[n % 4])
+        elif event == "storage_down":
+            storage.down = True
+        elif event == "storage_up":
+            storage.down = False
+        hostile_tally.inputs += 1
+        assert balance_of(user.pk) == ledger_sum_of(user.pk)
+    if outage_persists:  # storage stays down until long past the deadline
+        storage.down = True
+    drain(worker, job_ids)
+    assert_settled(user, job_ids, hostile_tally)
+
+
+def test_a_download_that_always_raises_fails_with_a_refund(video_host, storage, worker, alice, hostile_tally):
+    storage.down = True
+    job_ids = downloading_jobs(alice, video_host, [["whole"]], ["whole"])
+    hostile_tally.inputs += 1
+    drain(worker, job_ids)
+    assert_settled(alice, job_ids, hostile_tally)
+    assert Job.objects.get(pk=job_ids[0]).status == S.FAILED
+
+
+def test_an_unparseable_result_url_fails_at_once_with_a_refund(alice, worker, hostile_tally):
+    job = Job.objects.create(user=alice, prompt="p", price_credits=4, status=S.DOWNLOADING)
+    credits_charge(user_id=alice.pk, amount=4, reference=job.charge_reference, reason="test")
+    Job.objects.filter(pk=job.pk).update(provider_video_url="http://[::1/v.mp4")
+    hostile_tally.inputs += 1
+    worker.run("videos.tasks.download_job", job.pk)
+    assert worker.failures == []
+    job.refresh_from_db()
+    assert job.status == S.FAILED and job.attempts == 1
+    assert LedgerEntry.objects.filter(kind="refund", reference=job.charge_reference).count() == 1
+
+
+def test_downloading_has_a_deadline(video_host, worker, alice, hostile_tally):
+    """Lost for good (no task ever runs): the sweep still ends it by the deadline."""
+    job_ids = downloading_jobs(alice, video_host, [[]], ["503"])
+    Job.objects.filter(pk__in=job_ids).update(lease_until=timezone.now() + timedelta(days=1))  # a worker holds it
+    advance(job_ids, django_settings.JOB_DEADLINE_SECONDS + 1)
+    tick(worker)
+    hostile_tally.inputs += 1
+    assert_settled(alice, job_ids, hostile_tally)
