@@ -22,12 +22,13 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from billing.models import LedgerEntry
+from kiesim.server import SAMPLES
 from videos import services
 from videos.downloads import DownloadError, store_video
-from videos.kie import GenerateRequest, KieClient
+from videos.kie import KieClient
 from videos.models import Job
 from videos.mp4 import NotWholeMp4, check_whole_mp4
-from videos.simulator.server import SAMPLES
+from videos.vocabulary import VideoRequest
 
 from .conftest import make_user
 
@@ -261,7 +262,7 @@ def test_the_host_is_asked_for_identity_encoding(settings):
 @pytest.mark.parametrize("aspect_ratio", ["16:9", "9:16"])
 def test_the_simulators_files_are_whole_mp4s(sim, size, aspect_ratio, db):
     sim.config(video_bytes=size, delay=0)
-    task_id = KieClient(base_url=sim.url, api_key="k").generate(GenerateRequest(prompt="x", aspect_ratio=aspect_ratio))
+    task_id = KieClient(base_url=sim.url, api_key="k").generate(VideoRequest(prompt="x", aspect_ratio=aspect_ratio))
     stored = store_video(f"{sim.url}/files/{task_id}.mp4", name="videos/hostile/sim.mp4")
     assert stored.size == size
     with default_storage.open(stored.name) as f:

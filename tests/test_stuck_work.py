@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from billing.models import LedgerEntry
 from billing.selectors import balance_of, ledger_sum_of
 from billing.services import credits_charge
+from kiesim.server import SAMPLES
 from videos import dispatch, services
 from videos.models import Job
-from videos.simulator.server import SAMPLES
 
 from .conftest import make_user
 
