@@ -28,6 +28,7 @@ from videos.downloads import DownloadError, store_video
 from videos.kie import KieClient
 from videos.models import Job
 from videos.mp4 import NotWholeMp4, check_whole_mp4
+from videos.retry import MAX_DOWNLOAD_ATTEMPTS
 from videos.vocabulary import VideoRequest
 
 from .conftest import make_user
@@ -294,7 +295,7 @@ def test_box_walk_reports_truncation_apart_from_garbage():
 def run_downloads_to_the_end(job_ids: list[int]) -> None:
     """Drive each job's download until it ends: each attempt as the worker
     would run it, with the retry time brought forward (time passing)."""
-    for _ in range(services.MAX_DOWNLOAD_ATTEMPTS + 2):
+    for _ in range(MAX_DOWNLOAD_ATTEMPTS + 2):
         for job_id in job_ids:
             Job.objects.filter(pk=job_id, status=Job.Status.DOWNLOADING).update(
                 next_attempt_at=timezone.now() - timedelta(seconds=1), lease_until=None

@@ -31,8 +31,9 @@ from billing.models import LedgerEntry
 from billing.selectors import balance_of, ledger_sum_of
 from billing.services import credits_charge
 from kiesim.server import SAMPLES
-from videos import dispatch, services
+from videos import dispatch
 from videos.models import Job
+from videos.retry import MAX_DOWNLOAD_ATTEMPTS
 
 from .conftest import make_user
 
@@ -158,6 +159,7 @@ EVENTS = st.lists(
 
 
 def downloading_jobs(user, host: str, scripts: list[list[str]], tails: list[str]) -> list[int]:
+    FILES_BEFORE[user.pk] = user_files(user)
     ids = []
     for script, tail in zip(scripts, tails, strict=True):
         key = f"k{next(counter)}"
@@ -178,15 +180,11 @@ def downloading_jobs(user, host: str, scripts: list[list[str]], tails: list[str]
 def drain(worker: Worker, job_ids: list[int]) -> None:
     """Let time pass and the worker and the sweep run until the deadline is long gone."""
     worker.run_all()
-    for _ in range(services_max_attempts() + 3):
+    for _ in range(MAX_DOWNLOAD_ATTEMPTS + 3):
         advance(job_ids, 900)
         tick(worker)
     advance(job_ids, django_settings.JOB_DEADLINE_SECONDS + 60)
     tick(worker)
-
-
-def services_max_attempts() -> int:
-    return getattr(services, "MAX_DOWNLOAD_ATTEMPTS", 5)
 
 
 def assert_settled(user, job_ids: list[int], tally) -> None:
@@ -205,11 +203,19 @@ def assert_settled(user, job_ids: list[int], tally) -> None:
             kept.add(job.video_file.name.rsplit("/", 1)[-1])
         else:
             assert refunds == 1 and not job.video_file and job.error_message
-    stored = (
-        set(default_storage.listdir(f"videos/{user.pk}")[1]) if default_storage.exists(f"videos/{user.pk}") else set()
-    )
+    stored = user_files(user) - FILES_BEFORE.get(user.pk, set())
     tally.partial_writes += len(stored - kept)
     assert stored == kept, "files left behind by failed or lost downloads"
+
+
+FILES_BEFORE: dict[int, set[str]] = {}
+
+
+def user_files(user) -> set[str]:
+    """The files in the user's video folder (ids, hence folders, can repeat
+    across tests; the media folder lives for the whole run)."""
+    folder = f"videos/{user.pk}"
+    return set(default_storage.listdir(folder)[1]) if default_storage.exists(folder) else set()
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
