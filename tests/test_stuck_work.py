@@ -13,10 +13,12 @@ storage holds exactly the succeeded jobs' files.
 
 import importlib.util
 import itertools
+import json
 import pydoc
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -29,11 +31,12 @@ from hypothesis import strategies as st
 
 from billing.models import LedgerEntry
 from billing.selectors import balance_of, ledger_sum_of
-from billing.services import credits_charge
+from billing.services import breaker_trip, credits_charge
 from kiesim.server import SAMPLES
-from videos import dispatch
-from videos.models import Job
+from videos import dispatch, services
+from videos.models import Job, Upgrade
 from videos.retry import MAX_DOWNLOAD_ATTEMPTS
+from videos.vocabulary import VideoRequest
 
 from .conftest import make_user
 
@@ -52,6 +55,8 @@ class ScriptedHost(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path.startswith("/api/v1/veo/get-1080p-video"):
+            return self.hd_answer()
         key = self.path.strip("/").split(".")[0]
         script = SCRIPTS.get(key, [])
         behaviour = script.pop(0) if script else TAILS.get(key, "503")
@@ -63,6 +68,32 @@ class ScriptedHost(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+
+    def hd_answer(self):
+        """The provider's get-1080p-video, scripted per task id: still
+        processing (400), a server error, or ready with a URL on this host."""
+        key = parse_qs(urlsplit(self.path).query).get("taskId", [""])[0]
+        script = API_SCRIPTS.get(key, [])
+        answer = script.pop(0) if script else API_TAILS.get(key, "processing")
+        status, body = {
+            "processing": (200, {"code": 400, "msg": "1080p is still processing"}),
+            "error": (500, {"code": 500, "msg": "internal error"}),
+            "ready": (200, {"code": 200, "msg": "success", "data": {"resultUrl": f"{self.base}/{key}-hd.mp4"}}),
+        }[answer]
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+API_SCRIPTS: dict[str, list[str]] = {}
+API_TAILS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +249,7 @@ def user_files(user) -> set[str]:
     return set(default_storage.listdir(folder)[1]) if default_storage.exists(folder) else set()
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     scripts=st.lists(st.lists(BEHAVIOURS, max_size=6), min_size=1, max_size=3),
     tail=BEHAVIOURS,
@@ -287,3 +318,184 @@ def test_downloading_has_a_deadline(video_host, worker, alice, hostile_tally):
     tick(worker)
     hostile_tally.inputs += 1
     assert_settled(alice, job_ids, hostile_tally)
+
+
+# --- upgrades (derived work) ---------------------------------------------------
+
+U = Upgrade.Status
+UPGRADE_TIMESTAMPS = ("created_at", "deadline_at", "next_attempt_at")
+API_ANSWERS = st.sampled_from(["processing", "error", "ready"])
+
+
+def advance_upgrades(upgrade_ids: list[int], seconds: float) -> None:
+    delta = timedelta(seconds=seconds)
+    for field in UPGRADE_TIMESTAMPS:
+        Upgrade.objects.filter(pk__in=upgrade_ids, **{f"{field}__isnull": False}).update(**{field: F(field) - delta})
+
+
+def upgrades_for(user, scripts, api_scripts, api_tail: str, file_tail: str) -> list[int]:
+    """Finished 16:9 videos, each with a charged 1080p upgrade scripted on the host."""
+    FILES_BEFORE[user.pk] = user_files(user)
+    ids = []
+    for script, api_script in zip(scripts, api_scripts, strict=True):
+        key = f"t{next(counter)}"
+        SCRIPTS[f"{key}-hd"], TAILS[f"{key}-hd"] = list(script), file_tail
+        API_SCRIPTS[key], API_TAILS[key] = list(api_script), api_tail
+        job = Job.objects.create(
+            user=user, prompt="p", price_credits=0, status=S.SUCCEEDED, aspect_ratio="16:9", task_id=key
+        )
+        ids.append(services.upgrade_request(job=job).pk)
+    return ids
+
+
+def drain_upgrades(worker: Worker, upgrade_ids: list[int]) -> None:
+    worker.run_all()
+    for _ in range(6):
+        advance_upgrades(upgrade_ids, 900)
+        tick(worker)
+    advance_upgrades(upgrade_ids, django_settings.JOB_DEADLINE_SECONDS + 60)
+    tick(worker)
+
+
+def assert_upgrades_settled(user, upgrade_ids: list[int], tally) -> None:
+    left = Upgrade.objects.filter(pk__in=upgrade_ids, status=U.PENDING).count()
+    tally.jobs_left_non_final += left
+    assert left == 0
+    assert balance_of(user.pk) == ledger_sum_of(user.pk) >= 0
+    kept = set()
+    for upgrade in Upgrade.objects.filter(pk__in=upgrade_ids):
+        charges = LedgerEntry.objects.filter(kind="charge", reference=upgrade.reference).count()
+        refunds = LedgerEntry.objects.filter(kind="refund", reference=upgrade.reference).count()
+        assert charges == 1
+        if upgrade.status == U.SUCCEEDED:
+            assert refunds == 0
+            with default_storage.open(upgrade.file.name) as f:
+                assert f.read() == SAMPLE
+            kept.add(upgrade.file.name.rsplit("/", 1)[-1])
+        else:
+            assert upgrade.status == U.FAILED and refunds == 1 and not upgrade.file and upgrade.error
+    stored = user_files(user) - FILES_BEFORE.get(user.pk, set())
+    tally.partial_writes += len(stored - kept)
+    assert stored == kept, "files left behind by failed or lost upgrades"
+
+
+@pytest.fixture
+def provider_is_the_host(settings, video_host):
+    settings.KIE_API_BASE_URL = video_host
+    settings.KIE_API_KEY = "test-key"
+
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    scripts=st.lists(st.lists(BEHAVIOURS, max_size=4), min_size=1, max_size=2),
+    api_script=st.lists(API_ANSWERS, max_size=5),
+    api_tail=API_ANSWERS,
+    file_tail=BEHAVIOURS,
+    events=EVENTS,
+    outage_persists=st.booleans(),
+)
+def test_upgrades_end_final_whatever_happens(
+    scripts,
+    api_script,
+    api_tail,
+    file_tail,
+    events,
+    outage_persists,
+    provider_is_the_host,
+    storage,
+    worker,
+    django_user_model,
+    hostile_tally,
+):
+    user = make_user(django_user_model, f"up{next(counter)}", credits=1000)
+    storage.down = False
+    upgrade_ids = upgrades_for(user, scripts, [api_script] * len(scripts), api_tail, file_tail)
+    worker.queue.clear()  # the request's own task is handed out on commit, which a test transaction never reaches
+    for event, n in events:
+        upgrade_id = upgrade_ids[n % len(upgrade_ids)]
+        if event == "attempt":
+            Upgrade.objects.filter(pk=upgrade_id, status=U.PENDING).update(next_attempt_at=timezone.now())
+            worker.run("videos.tasks.upgrade_job", upgrade_id)
+        elif event == "redeliver":
+            worker.run("videos.tasks.upgrade_job", upgrade_id)
+        elif event == "run_queued" and worker.queue:
+            worker.run(*worker.pop(n % len(worker.queue)))
+        elif event == "lose" and worker.queue:
+            worker.queue.pop(n % len(worker.queue))
+        elif event == "tick":
+            worker.run("videos.tasks.tick")
+        elif event == "time":
+            advance_upgrades(upgrade_ids, (30, 120, 600, 1800)[n % 4])
+        elif event == "storage_down":
+            storage.down = True
+        elif event == "storage_up":
+            storage.down = False
+        hostile_tally.inputs += 1
+        assert balance_of(user.pk) == ledger_sum_of(user.pk)
+    if outage_persists:
+        storage.down = True
+    drain_upgrades(worker, upgrade_ids)
+    assert_upgrades_settled(user, upgrade_ids, hostile_tally)
+
+
+# --- the other states and faults ---------------------------------------------
+
+
+def queued_job(user) -> Job:
+    return services.job_create(user=user, request=VideoRequest(prompt="waiting for a slot"))
+
+
+def test_a_queued_job_that_never_gets_a_slot_ends_at_its_deadline(alice, worker, hostile_tally):
+    """The breaker is open (no job is dispatched): the job still ends, refunded."""
+    job = queued_job(alice)
+    breaker_trip(reason="test")
+    worker.run_all()
+    assert Job.objects.get(pk=job.pk).status == S.QUEUED and job.deadline_at is not None
+    advance([job.pk], django_settings.JOB_DEADLINE_SECONDS + 1)
+    tick(worker)
+    hostile_tally.inputs += 1
+    job.refresh_from_db()
+    hostile_tally.jobs_left_non_final += job.status not in Job.FINAL
+    assert job.status == S.FAILED
+    assert LedgerEntry.objects.filter(kind="refund", reference=job.charge_reference).count() == 1
+
+
+def test_a_submit_that_crashes_waits_for_its_callback_then_ends(alice, worker, monkeypatch, hostile_tally):
+    """A fault of ours with the job claimed: it is never left in `submitting`
+    and never resent; by its deadline it is failed, refunded, its slot free."""
+    job = queued_job(alice)
+    Job.objects.filter(pk=job.pk).update(dispatched_at=timezone.now())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in building the request")
+
+    monkeypatch.setattr("videos.services.submit.request_of", broken)
+    worker.run("videos.tasks.submit_job", job.pk)
+    job.refresh_from_db()
+    assert job.status == S.SUBMITTED and job.deadline_at and worker.failures == []
+    advance([job.pk], django_settings.JOB_DEADLINE_SECONDS + 1)
+    tick(worker)
+    hostile_tally.inputs += 1
+    job.refresh_from_db()
+    assert job.status == S.FAILED
+    assert not Job.objects.filter(dispatch.RUNNING, pk=job.pk).exists()
+    assert LedgerEntry.objects.filter(kind="refund", reference=job.charge_reference).count() == 1
+
+
+def test_one_jobs_fault_does_not_stop_the_sweep(alice, worker, monkeypatch, hostile_tally):
+    first, second = queued_job(alice), queued_job(alice)
+    advance([first.pk, second.pk], django_settings.JOB_DEADLINE_SECONDS + 1)
+    real_fail = services.job_fail
+
+    def fail_once(job_id, **kwargs):
+        if job_id == first.pk:
+            raise RuntimeError("database hiccup")
+        return real_fail(job_id, **kwargs)
+
+    monkeypatch.setattr("videos.services.sweep.job_fail", fail_once)
+    tick(worker)
+    hostile_tally.inputs += 1
+    assert Job.objects.get(pk=second.pk).status == S.FAILED
+    monkeypatch.setattr("videos.services.sweep.job_fail", real_fail)
+    tick(worker)  # the next sweep ends the first one too
+    assert Job.objects.get(pk=first.pk).status == S.FAILED
