@@ -10,7 +10,10 @@ mean something.
 
 import contextlib
 import ipaddress
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -414,3 +417,35 @@ def test_environment_proxies_are_ignored(servers, monkeypatch):
     before = forbidden.connections
     assert _try_fetch(f"http://127.0.0.1:{port(servers['allowed'])}/v", DOWNLOAD) == "reached"
     assert forbidden.connections == before
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+def test_https_through_the_guard_verifies_the_host_name(tmp_path, servers):
+    """The guard connects to a checked address, and TLS still checks the
+    certificate against the host name of the URL."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    server = CountingServer(("127.0.0.1", 0))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        policy = Policy.build("tls", private_hosts=["localhost", "127.0.0.1"])
+        session = fetch.guarded_session(policy)
+        session.verify = str(cert)
+        with fetch.open_stream(f"https://localhost:{port(server)}/v", policy=policy, session=session) as response:
+            assert response.status_code == 200 and response.content == b"ok"
+        with pytest.raises(fetch.FetchError):  # the certificate does not name 127.0.0.1
+            fetch.open_stream(f"https://127.0.0.1:{port(server)}/v", policy=policy, session=session)
+        before = server.connections
+        with pytest.raises(UrlRefused):  # not a private host of this policy: no connection at all
+            fetch.open_stream(f"https://localhost:{port(server)}/v", policy=PUBLIC_ONLY, session=session)
+        assert server.connections == before
+    finally:
+        server.shutdown()
