@@ -28,10 +28,12 @@ from videos.downloads import DownloadError, store_video
 from videos.kie import KieClient
 from videos.models import Job
 from videos.mp4 import NotWholeMp4, check_whole_mp4
-from videos.retry import MAX_DOWNLOAD_ATTEMPTS
+from videos.retry import RULES
 from videos.vocabulary import VideoRequest
 
 from .conftest import make_user
+
+MAX_DOWNLOAD_ATTEMPTS = len(RULES["download"].delays()) + 1  # the first attempt and its retries
 
 SAMPLE = SAMPLES["landscape"]
 SAMPLE_SHA = hashlib.sha256(SAMPLE).hexdigest()

@@ -35,10 +35,12 @@ from billing.services import breaker_trip, credits_charge
 from kiesim.server import SAMPLES
 from videos import dispatch, services
 from videos.models import Job, Upgrade
-from videos.retry import MAX_DOWNLOAD_ATTEMPTS
+from videos.retry import RULES
 from videos.vocabulary import VideoRequest
 
 from .conftest import make_user
+
+MAX_DOWNLOAD_ATTEMPTS = len(RULES["download"].delays()) + 1  # the first attempt and its retries
 
 S = Job.Status
 SAMPLE = SAMPLES["landscape"]

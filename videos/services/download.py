@@ -19,10 +19,9 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
-from .. import dispatch, notices, posters
+from .. import dispatch, notices, posters, retry
 from ..downloads import DownloadError, StoredVideo, store_video
 from ..models import Job
-from ..retry import MAX_DOWNLOAD_ATTEMPTS
 from .settle import job_fail
 
 log = logging.getLogger(__name__)
@@ -35,11 +34,11 @@ def job_download(job_id: int) -> None:
     """Copy the result into our storage. Idempotent: a lease keeps two
     workers from downloading at once; a lost worker's lease runs out.
 
-    Every attempt ends in a verdict: stored, retried later (at most
-    MAX_DOWNLOAD_ATTEMPTS attempts in all), or failed and refunded. That
-    holds for faults of our own too (storage down, a bug): they count as a
-    retryable attempt rather than escaping and leaving the job to its lease.
-    The sweep fails a job still downloading at its deadline.
+    Every attempt ends in a verdict: stored, retried later (the "download"
+    rule of videos.retry), or failed and refunded. That holds for faults of
+    our own too (storage down, a bug): they count as a retryable attempt
+    rather than escaping and leaving the job to its lease. The sweep fails a
+    job still downloading at its deadline.
     """
     now = timezone.now()
     claimed = (
@@ -51,9 +50,9 @@ def job_download(job_id: int) -> None:
     if not claimed:
         return
     job = Job.objects.get(pk=job_id)
-    if job.attempts > MAX_DOWNLOAD_ATTEMPTS:
-        # Earlier attempts ended without a verdict (a worker killed mid-way):
-        # the bound holds all the same.
+    if job.attempts > 1 and retry.retry_delay("download", job.attempts - 1) is None:
+        # Earlier attempts ended without a verdict (a worker killed mid-way)
+        # and used up the retries: the bound holds all the same.
         _retry_or_fail(job, DownloadError("too many attempts", retryable=False))
         return
     name = f"videos/{job.user_id}/{secrets.token_urlsafe(16)}.mp4"
@@ -72,11 +71,10 @@ def job_download(job_id: int) -> None:
 
 def _retry_or_fail(job: Job, exc: DownloadError) -> None:
     log.warning("job %s: download attempt %s failed: %s", job.pk, job.attempts, exc)
-    if exc.retryable and job.attempts < MAX_DOWNLOAD_ATTEMPTS:
+    delay = retry.retry_delay("download", job.attempts) if exc.retryable else None
+    if delay is not None:
         Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
-            lease_until=None,
-            next_attempt_at=timezone.now() + timedelta(seconds=15 * 2**job.attempts),
-            enqueued_at=None,
+            lease_until=None, next_attempt_at=timezone.now() + delay, enqueued_at=None
         )
         return
     reason = format_lazy(gettext_lazy("We could not save the video: {}"), exc)

@@ -23,12 +23,11 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import kie
+from .. import kie, retry
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
 from ..models import Job, Upgrade, UpgradeKind
 from ..queue import enqueue, recorder
-from ..retry import upgrade_retry_delay
 from .settle import in_language_of
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> No
             # any other, so the attempt bound and the deadline still hold.
             log.exception("job %s: %s attempt %s crashed", job.pk, upgrade.kind, upgrade.attempts)
             exc = DownloadError(f"an internal error ({type(exc).__name__})", retryable=True)
-        delay = upgrade_retry_delay(upgrade.attempts) if exc.retryable else None
+        delay = retry.retry_delay("upgrade", upgrade.attempts) if exc.retryable else None
         if delay is not None:
             Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(next_attempt_at=timezone.now() + delay)
             log.info("job %s: %s not ready (attempt %s): %s", job.pk, upgrade.kind, upgrade.attempts, exc)
