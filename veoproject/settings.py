@@ -207,6 +207,13 @@ KIE_WEBHOOK_MAX_AGE = env.int("KIE_WEBHOOK_MAX_AGE", default=300)
 KIE_DOWNLOAD_HOSTS = env.list("KIE_DOWNLOAD_HOSTS", default=["tempfile.aiquickdraw.com", "file.aiquickdraw.com"])
 KIE_DOWNLOAD_MAX_BYTES = env.int("KIE_DOWNLOAD_MAX_BYTES", default=300 * 1024 * 1024)
 KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
+# The provider's callbacks are small: bodies beyond these bounds answer 413/400
+# before they are parsed.
+KIE_CALLBACK_MAX_BYTES = env.int("KIE_CALLBACK_MAX_BYTES", default=64 * 1024)
+KIE_CALLBACK_MAX_DEPTH = env.int("KIE_CALLBACK_MAX_DEPTH", default=16)
+# Hosts (names or addresses, any port) a user webhook may reach although they
+# are private or loopback; every other host must be public (untrusted.urlpolicy).
+USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
 
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
@@ -278,10 +285,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line passes the redaction filter: callback URLs carry secret tokens.
+    "filters": {"redact_secrets": {"()": "videos.logfilters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
     },
 }

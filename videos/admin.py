@@ -69,8 +69,10 @@ class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
     inlines = [JobImageInline, UpgradeInline, ProviderCallInline]
     actions = ["repoll", "retry", "refund"]
 
+    exclude = ("callback_token",)  # a secret: whoever holds it can settle the job
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Job._meta.fields]
+        return [f.name for f in Job._meta.fields if f.name not in self.exclude]
 
     @admin.action(description="Re-poll the provider now")
     def repoll(self, request, queryset):

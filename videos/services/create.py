@@ -7,6 +7,7 @@ the job; the job is then offered a running slot once that commits.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -46,6 +47,9 @@ def job_create(*, user, request: VideoRequest) -> Job:
             price_credits=price.credits,
             provider_credits=price.provider_credits,
             language=translation.get_language() or settings.LANGUAGE_CODE,
+            # Waiting for a slot (or a submit retry) has a clock too; the
+            # submit starts a fresh one for the generation.
+            deadline_at=timezone.now() + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
         )
         billing.job_charge(
             user_id=user.pk, price=price, reference=job.charge_reference, reason=f"Video #{job.pk} ({request.model})"
