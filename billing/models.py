@@ -25,6 +25,12 @@ class Wallet(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative")]
+        # Creating money and taking it are separate powers from editing caps
+        # (change_wallet): an operator who sets budgets cannot pay himself.
+        permissions = [
+            ("grant_credits", "Can grant credits (create money)"),
+            ("take_credits", "Can take credits away"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.balance} credits)"
@@ -107,6 +113,7 @@ class BreakerState(models.Model):
 
     class Meta:
         verbose_name = "circuit breaker"
+        permissions = [("reset_breaker", "Can reset the circuit breaker (resume submissions)")]
 
     def __str__(self) -> str:
         return f"Circuit breaker: {'OPEN' if self.is_open else 'closed'}"

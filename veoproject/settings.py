@@ -210,6 +210,8 @@ KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
 
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
+# The most credits one operator adjustment may grant or take (a typo guard).
+ADMIN_ADJUST_MAX_CREDITS = env.int("ADMIN_ADJUST_MAX_CREDITS", default=100_000)
 PROMPT_MAX_LENGTH = env.int("PROMPT_MAX_LENGTH", default=2000)
 # Below this many characters the form suggests adding detail (a hint, not a rule).
 PROMPT_HINT_LENGTH = env.int("PROMPT_HINT_LENGTH", default=60)

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -69,6 +69,7 @@ def job_create(
     enable_translation: bool,
     watermark: str,
     images: list[ImageInput],
+    retry_of: Job | None = None,
 ) -> Job:
     """Create a queued job, charge its price, and offer it a running slot.
 
@@ -89,13 +90,15 @@ def job_create(
         "enable_translation": enable_translation,
         "watermark": watermark,
     }
-    original = find_reusable(user=user, has_images=bool(images), **request)
+    # An operator's retry really asks the provider again (and stays linked).
+    original = None if retry_of else find_reusable(user=user, has_images=bool(images), **request)
     if original is not None:
         return _job_reuse(user=user, original=original, price=price)
     with billing.admission(), transaction.atomic():
         job = Job.objects.create(
             user=user,
             **request,
+            retry_of=retry_of,  # unique: a second retry of one job raises IntegrityError, nothing charged
             price_credits=price.credits,
             provider_credits=price.provider_credits,
             language=translation.get_language() or settings.LANGUAGE_CODE,
@@ -546,8 +549,10 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
 def job_retry(job_id: int) -> Job | None:
     """An operator's retry. A job waiting for a retry is sent now; a failed
     job is submitted again as a new job for its owner (charged and admitted
-    like any other, so it raises what job_create raises). Returns the job
-    that will run, or None if there was nothing to retry."""
+    like any other, so it raises what job_create raises), at most once: the
+    new job's unique `retry_of` makes a second or raced retry return the
+    first one's job instead. Returns the job that will run, or None if there
+    was nothing to retry."""
     job = Job.objects.get(pk=job_id)
     if job.status == S.QUEUED:
         Job.objects.filter(pk=job.pk, status=S.QUEUED).update(next_attempt_at=None)
@@ -558,8 +563,14 @@ def job_retry(job_id: int) -> Job | None:
         return job
     if job.status != S.FAILED:
         return None
+    earlier = Job.objects.filter(retry_of=job).first()
+    if earlier is not None:
+        return earlier
     images = [ImageInput(url=url) for url in image_urls(job)]
-    return job_create(user=job.user, **request_of(job), images=images)
+    try:
+        return job_create(user=job.user, **request_of(job), images=images, retry_of=job)
+    except IntegrityError:  # a concurrent retry of the same job won; its charge stands, ours never happened
+        return Job.objects.filter(retry_of=job).first()
 
 
 def job_refund(job_id: int, *, actor) -> bool:
@@ -571,7 +582,7 @@ def job_refund(job_id: int, *, actor) -> bool:
             gettext_lazy("Cancelled by an operator. Your {} credits were returned."), job.price_credits
         )
         return job_fail(job.pk, reason=reason)
-    entry = billing.credits_refund(reference=job.charge_reference, reason=f"Video #{job.pk}: refunded by {actor}")
+    entry = billing.credits_refund(reference=job.charge_reference, reason=f"Video #{job.pk}: refunded by an operator")
     return entry is not None
 
 
