@@ -37,9 +37,18 @@ def require_perm(request, *perms: str) -> None:
 
 
 class SafeActions:
-    """Admin actions answer a message, not a 500, to selections that are not
-    ids (`_selected_action=abc`, 10**30): Django turns them into a query
+    """Admin actions: 403 for an action the operator may not run, and a
+    message, not a 500, for selections that are not ids
+    (`_selected_action=abc`, 10**30), which Django would turn into a query
     that raises before any action runs."""
+
+    def changelist_view(self, request, extra_context=None):
+        # Django silently ignores an action the operator may not run; answer
+        # 403 so that a forged or stale form is a refusal, not a shrug.
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action and action not in self.get_actions(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
 
     def response_action(self, request, queryset):
         selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
