@@ -237,13 +237,19 @@ def price_for(code: str) -> Price:
 
 
 def signup_grant(*, user: AbstractBaseUser, amount: int) -> LedgerEntry | None:
-    """The welcome credits of a new account, once per user."""
+    """The welcome credits of a new account, once per user: a second call
+    (another address verified, a repeated confirmation) returns None."""
     if amount <= 0:
         Wallet.objects.get_or_create(user=user)
         return None
-    return credits_grant(
-        user=user, amount=amount, reason="Welcome credits", kind=LedgerEntry.Kind.SIGNUP, reference=f"user:{user.pk}"
-    )
+    reference = f"user:{user.pk}"
+    with transaction.atomic():
+        _locked_wallet(user.pk)
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.SIGNUP, reference=reference).exists():
+            return None
+        return credits_grant(
+            user=user, amount=amount, reason="Welcome credits", kind=LedgerEntry.Kind.SIGNUP, reference=reference
+        )
 
 
 # --- circuit breaker ---------------------------------------------------------
