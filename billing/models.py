@@ -55,6 +55,10 @@ class LedgerEntry(models.Model):
     # What the entry means at the provider: a charge's provider credits, or
     # minus them on its refund. Provider spend is the sum of this column.
     provider_credits = models.IntegerField(default=0)
+    # A charge (and its refund) of an account that holds nothing but its
+    # signup grant. Such spend has a budget of its own and never trips the
+    # spend breaker, so a crowd of fresh accounts cannot stop paying users.
+    free_tier = models.BooleanField(default=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

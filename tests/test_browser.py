@@ -57,13 +57,25 @@ def page(live):
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def test_sign_up_generate_watch_and_play(prices, live, sim, page):
+def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_model):
+    import re
+
+    from django.core import mail
+
+    from billing.selectors import balance_of
+
     sim.config(delay=4)
     page.goto(f"{live.url}/accounts/signup/")
     page.fill("input[name=username]", "browser")
     page.fill("input[name=email]", "browser@example.com")
     page.fill("input[name=password1]", "Browser-pass-2026")
     page.fill("input[name=password2]", "Browser-pass-2026")
+    page.click("main button[type=submit]")
+    # Mandatory verification: no credits and no login before the link is followed.
+    page.wait_for_url(f"{live.url}/accounts/confirm-email/")
+    assert balance_of(django_user_model.objects.get(username="browser").pk) == 0
+    link = re.search(r"http://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
+    page.goto(link)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{live.url}/videos/")
     assert "No videos yet" in page.content()

@@ -87,8 +87,10 @@ def test_json_submission_answers_201_with_status(alice_client, sim):
     assert bad.status_code == 400 and "prompt" in bad.json()["fields"]
 
 
-def test_spend_in_window_trips_the_breaker(alice_client, bob_client, sim, settings):
+def test_spend_in_window_trips_the_breaker(alice_client, bob_client, alice, bob, sim, settings):
     settings.BREAKER_WINDOW_LIMIT = 100
+    for user in (alice, bob):  # paying accounts: free-tier spend never trips it (test_grant_abuse.py)
+        credits_grant(user=user, amount=10, reason="bought")
     job_after(submit(alice_client))
     refused(submit(bob_client), "paused")
     assert breaker_is_open()

@@ -291,6 +291,13 @@ BREAKER_WINDOW_MINUTES = env.int("BREAKER_WINDOW_MINUTES", default=10)
 BREAKER_WINDOW_LIMIT = env.int("BREAKER_WINDOW_LIMIT", default=30_000)
 BREAKER_ABNORMAL_MULTIPLE = env.float("BREAKER_ABNORMAL_MULTIPLE", default=10.0)
 BREAKER_ABNORMAL_FLOOR = env.int("BREAKER_ABNORMAL_FLOOR", default=3_000)
+# Accounts holding only their signup grant (free tier) are not counted by the
+# spend breaker; their spend has its own budget in provider credits, per
+# breaker window and per day. Past it, free-tier submissions wait; paying
+# users go on. The defaults let 24 quality videos of fresh accounts through
+# per window.
+FREE_TIER_WINDOW_LIMIT = env.int("FREE_TIER_WINDOW_LIMIT", default=6_000)
+FREE_TIER_DAILY_LIMIT = env.int("FREE_TIER_DAILY_LIMIT", default=40_000)
 # Provider balance: checked on a schedule; operators are emailed when it
 # falls below this many provider credits (once per crossing).
 PROVIDER_LOW_BALANCE = env.int("PROVIDER_LOW_BALANCE", default=5_000)
