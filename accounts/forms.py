@@ -4,6 +4,7 @@ from allauth.account.adapter import get_adapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -15,7 +16,13 @@ class LoginForm(AllauthLoginForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["login"].label = _("Username or email")
+        login = self.fields["login"]
+        login.label = _("Username or email")
+        # allauth leaves it unbounded; a 100,000-character login would reach
+        # the database as a LIKE pattern SQLite refuses (a 500).
+        login.max_length = 254
+        login.validators.append(MaxLengthValidator(254))
+        login.widget.attrs["maxlength"] = "254"
 
     def add_prefix(self, field_name: str) -> str:
         return super().add_prefix("username" if field_name == "login" else field_name)
