@@ -25,6 +25,17 @@ pytestmark = [
 ]
 
 
+def wait_in_page(page, expression: str, timeout: float = 10.0) -> None:
+    """page.wait_for_function, without its eval: the pages' CSP forbids eval,
+    while page.evaluate runs through the DevTools protocol, outside it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def prices(live):
     from billing.defaults import ensure_default_prices
@@ -65,6 +76,8 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_mo
     from billing.selectors import balance_of
 
     sim.config(delay=4)
+    csp_violations = []
+    page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{live.url}/accounts/signup/")
     page.fill("input[name=username]", "browser")
     page.fill("input[name=email]", "browser@example.com")
@@ -93,12 +106,12 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_mo
     page.wait_for_selector("video.player", timeout=20_000)
     assert page.evaluate("window.__sameDocument") is True
     assert page.locator("[data-status-label]").inner_text() == "Ready"
-    page.wait_for_function("document.querySelector('video.player').readyState >= 1", timeout=10_000)
+    wait_in_page(page, "document.querySelector('video.player').readyState >= 1")
     duration = page.evaluate("document.querySelector('video.player').duration")
     assert 1.5 < duration < 3  # the simulator's two-second sample
     page.evaluate("document.querySelector('video.player').muted = true")
     page.evaluate("document.querySelector('video.player').play()")
-    page.wait_for_function("document.querySelector('video.player').currentTime > 0.2", timeout=10_000)
+    wait_in_page(page, "document.querySelector('video.player').currentTime > 0.2")
     page.screenshot(path=str(ARTIFACTS / "job-done.png"), full_page=True)
 
     page.goto(f"{live.url}/videos/")
@@ -107,6 +120,10 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_mo
     page.goto(f"{live.url}/billing/")
     assert page.locator("[data-balance]").get_attribute("data-balance") == "40"
     page.screenshot(path=str(ARTIFACTS / "billing.png"), full_page=True)
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "zh-hans")  # the switcher's script, allowed by the CSP
+    page.wait_for_selector("html[lang=zh-hans]")
+    assert csp_violations == []
 
 
 def test_gallery_updates_running_cards_and_then_stops_polling(watcher, live, sim, page):
