@@ -158,8 +158,11 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # a link scanner's GET must not verify an 
 ACCOUNT_SESSION_REMEMBER = True  # like Django's login: the session lasts SESSION_COOKIE_AGE
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Veo Studio] "
 ACCOUNT_RATE_LIMITS = {
-    # allauth's default, spelled out: per address 10 a minute, per account 5 in 5 minutes.
+    # allauth's defaults, spelled out: failed logins per address 10 a minute,
+    # per account 5 in 5 minutes (accounts.adapter counts the account, not
+    # the spelling); login attempts of any outcome 30 a minute per address.
     "login_failed": env.str("LOGIN_FAILED_RATE", default="10/m/ip,5/5m/key"),
+    "login": env.str("LOGIN_RATE", default="30/m/ip"),
 }
 # Sign-ups per client address per hour, every attempt counted (accounts.throttle).
 SIGNUPS_PER_IP_PER_HOUR = env.int("SIGNUPS_PER_IP_PER_HOUR", default=5)
