@@ -3,8 +3,11 @@ per-address sign-up throttle, and the database's one-account-per-email rule
 turned into a form error."""
 
 from allauth.account import views as allauth_views
+from allauth.account.adapter import get_adapter
+from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -56,5 +59,19 @@ class SignupView(allauth_views.SignupView):
         return {**super().get_context_data(**kwargs), "grant": settings.SIGNUP_GRANT_CREDITS}
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset (the contract's URLs and emails) under allauth's
+    reset_password rate: an address cannot be flooded with reset mail, nor
+    the mail server used as a cannon."""
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"].strip().lower()
+        if not ratelimit.consume(self.request, action="reset_password", key=email):
+            form.add_error(None, get_adapter(self.request).error_messages["rate_limited"])
+            return self.form_invalid(form)
+        return super().form_valid(form)
+
+
 login = LoginView.as_view()
 signup = SignupView.as_view()
+password_reset = PasswordResetView.as_view()

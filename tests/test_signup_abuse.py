@@ -330,3 +330,11 @@ def test_hostile_signup_and_login_inputs_never_answer_5xx(db, alice, mandatory, 
     # No hostile email made an account, and alice is still the only alice.
     assert django_user_model.objects.filter(email__iexact="alice@example.com").count() == 1
     assert not django_user_model.objects.filter(username__iexact="alice").exclude(pk=alice.pk).exists()
+
+
+def test_password_reset_mail_is_throttled_per_address(client, alice):
+    for _ in range(5):
+        assert client.post("/accounts/password_reset/", {"email": "Alice@example.com"}).status_code == 302
+    response = client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+    assert response.status_code == 200 and "too many requests" in response.content.decode()
+    assert len(mail.outbox) == 5

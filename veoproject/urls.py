@@ -14,8 +14,8 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
-# Django's auth views but its login (allauth's, above, takes the name).
-auth_urls = [p for p in django_auth_urls.urlpatterns if p.name != "login"]
+# Django's auth views but login and password reset (ours, below, take the names).
+auth_urls = [p for p in django_auth_urls.urlpatterns if p.name not in ("login", "password_reset")]
 
 urlpatterns = [
     path("", video_views.home, name="home"),
@@ -26,6 +26,7 @@ urlpatterns = [
     # remaining pages (email confirmation) after them.
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.login, name="login"),
+    path("accounts/password_reset/", accounts.password_reset, name="password_reset"),
     path("accounts/", include(auth_urls)),
     path("accounts/", include("allauth.urls")),
     path("videos/", include("videos.urls")),
