@@ -56,7 +56,11 @@ class SignupView(allauth_views.SignupView):
             return self.form_invalid(form)
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "grant": settings.SIGNUP_GRANT_CREDITS}
+        return {
+            **super().get_context_data(**kwargs),
+            "grant": settings.SIGNUP_GRANT_CREDITS,
+            "grant_on_verification": settings.ACCOUNT_EMAIL_VERIFICATION != "none",
+        }
 
 
 class PasswordResetView(auth_views.PasswordResetView):
