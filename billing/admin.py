@@ -7,9 +7,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
+from .exceptions import InsufficientCredits
 from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
 from .selectors import latest_provider_balance, reconciliation
-from .services import InsufficientCredits, breaker_reset, credits_grant
+from .services import breaker_reset, credits_grant
 
 
 class NoAddOrDelete:

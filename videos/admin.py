@@ -3,10 +3,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 
 from billing.admin import NoAddOrDelete, SafeActions
-from billing.services import InsufficientCredits, Refused
+from veoproject import refusals
+from veoproject.refusals import Refusal
 
 from . import services
-from .models import Job, JobImage, ProviderCall
+from .models import Job, JobImage, ProviderCall, Upgrade
 
 
 class UserFilter(admin.SimpleListFilter):
@@ -39,6 +40,27 @@ class JobImageInline(NoAddOrDelete, admin.TabularInline):
     readonly_fields = fields
 
 
+class UpgradeInline(NoAddOrDelete, admin.TabularInline):
+    model = Upgrade
+    extra = 0
+    fields = ("created_at", "kind", "status", "price_credits", "attempts", "next_attempt_at", "error", "file")
+    readonly_fields = fields
+
+
+@admin.register(Upgrade)
+class UpgradeAdmin(NoAddOrDelete, admin.ModelAdmin):
+    """Derived work (1080p versions): read-only; the worker and sweep move it."""
+
+    list_display = ("id", "created_at", "job", "kind", "status", "price_credits", "attempts", "next_attempt_at")
+    list_filter = ("status", "kind", "created_at")
+    search_fields = ("=job__id", "reference", "task_id")
+    list_select_related = ("job",)
+    raw_id_fields = ("job",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Upgrade._meta.fields]
+
+
 class JobActionForm(ActionForm):
     """The action bar with a reason: retries and refunds move money, and the
     admin log keeps who did it and why."""
@@ -49,11 +71,11 @@ class JobActionForm(ActionForm):
 @admin.register(Job)
 class JobAdmin(SafeActions, NoAddOrDelete, admin.ModelAdmin):
     list_display = ("id", "created_at", "user", "model", "generation_type", "status", "price_credits", "task_id")
-    list_filter = ("status", "model", "generation_type", "created_at", "hd_status", UserFilter)
+    list_filter = ("status", "model", "generation_type", "created_at", "upgrades__status", UserFilter)
     search_fields = ("prompt", "task_id", "user__username", "=id")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    inlines = [JobImageInline, ProviderCallInline]
+    inlines = [JobImageInline, UpgradeInline, ProviderCallInline]
     actions = ["repoll", "retry", "refund"]
     action_form = JobActionForm
 
@@ -61,7 +83,7 @@ class JobAdmin(SafeActions, NoAddOrDelete, admin.ModelAdmin):
         return [f.name for f in Job._meta.fields]
 
     # Each action needs its own permission (view_job allows none of them);
-    # Django hides the action and refuses its POST without it.
+    # Django hides the action, and SafeActions answers 403 to its POST.
     def has_repoll_permission(self, request) -> bool:
         return request.user.has_perm("videos.repoll_job")
 
@@ -99,8 +121,8 @@ class JobAdmin(SafeActions, NoAddOrDelete, admin.ModelAdmin):
         for job in queryset:
             try:
                 new = services.job_retry(job.pk)
-            except (Refused, InsufficientCredits) as exc:
-                refused.append(f"#{job.pk}: {getattr(exc, 'message', exc)}")
+            except Refusal as refusal:
+                refused.append(f"#{job.pk}: {refusals.describe(refusal)}")
                 continue
             if new is not None:
                 done += 1
