@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.servers.basehttp import WSGIServer
 
@@ -63,8 +64,20 @@ def make_user(django_user_model, username: str, credits: int = 50, **extra):
     user = django_user_model.objects.create_user(
         username=username, password="pw-" + username, email=f"{username}@example.com", **extra
     )
+    # A user who signed up and verified the address (allauth's record of it).
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     signup_grant(user=user, amount=credits)
     return user
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Login throttles live in the cache: each test starts with none used."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
