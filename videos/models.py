@@ -89,6 +89,12 @@ class Job(models.Model):
     hd_next_at = models.DateTimeField(null=True, blank=True)
     hd_requested_at = models.DateTimeField(null=True, blank=True)
 
+    # The library: a deleted video leaves the gallery and its files leave
+    # storage, but the row stays for the ledger's and the operators' sake.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set while the owner shares it: /s/<share_token>/ plays it for anyone.
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["-id"]
         indexes = [

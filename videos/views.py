@@ -2,16 +2,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.selectors import balance_of, price_table
 from billing.services import InsufficientCredits, Refused, UnknownPrice
 
-from . import hd, notices, selectors, services
-from .forms import BatchForm, GenerateForm
+from . import costs, hd, library, notices, selectors, services, stash
+from .forms import IMAGE_LIMITS, MODEL_CHOICES, BatchForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference
 from .ranges import ranged_file_response
 
@@ -38,23 +39,94 @@ def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def home(request):
-    return redirect("videos:gallery" if request.user.is_authenticated else "login")
+GALLERY_STATUSES = {
+    "running": Job.ACTIVE,
+    "succeeded": (Job.Status.SUCCEEDED,),
+    "failed": (Job.Status.FAILED,),
+}
 
 
 @login_required
 def gallery(request):
-    page = Paginator(selectors.gallery_jobs(request.user), settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    """The library: newest first, filtered by status and model, searched by
+    prompt; the filters stay in the page links."""
+    status = request.GET.get("status", "")
+    model = request.GET.get("model", "")
+    query = request.GET.get("q", "").strip()[:200]
+    jobs = selectors.gallery_jobs(
+        request.user,
+        statuses=GALLERY_STATUSES.get(status),
+        model=model if model in dict(MODEL_CHOICES) else "",
+        query=query,
+    )
+    page = Paginator(jobs, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     cards = [(job, selectors.progress(job)) for job in page]
-    return render(request, "videos/gallery.html", {"page": page, "cards": cards})
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    context = {
+        "page": page,
+        "cards": cards,
+        "status": status,
+        "model": model,
+        "query": query,
+        "models": MODEL_CHOICES,
+        "filtered": bool(status or model or query),
+        "filter_query": filters.urlencode(),
+    }
+    return render(request, "videos/gallery.html", context)
+
+
+def _live_fragment(request, template: str, context: dict) -> HttpResponse:
+    """A live region's fragment, with the header's notice badge and credits
+    swapped in beside it (out of band) so they change when the job does."""
+    html = render_to_string(template, context, request=request)
+    html += render_to_string("_header_counts.html", {"oob": True}, request=request)
+    return HttpResponse(html)
+
+
+@login_required
+@require_GET
+def job_card(request, pk: int):
+    """One gallery card, as the gallery draws it (htmx polls it while running)."""
+    job = _job_or_404(request, pk)
+    return _live_fragment(request, "videos/_card.html", {"job": job, "progress": selectors.progress(job)})
+
+
+def _form_context(request, form) -> dict:
+    table = costs.cost_table()
+    model = form["model"].value() or "veo3_fast"
+    return {
+        "form": form,
+        "prices": price_table(),
+        "cost_table": table,
+        "cost": costs.cost_of(table, model=model),
+        "image_limits": IMAGE_LIMITS,
+        "balance": balance_of(request.user.pk),
+        "typical": settings.VEO_TYPICAL_SECONDS,
+        "hint_length": settings.PROMPT_HINT_LENGTH,
+        "phrases": PROMPT_PHRASES,
+    }
+
+
+def _initial_from(request) -> dict:
+    """"Use this prompt again": the form filled from one of the user's videos."""
+    source = request.GET.get("from", "")
+    job = selectors.job_for_viewer(request.user, int(source)) if source.isdigit() else None
+    if job is None or job.user_id != request.user.pk:
+        return {}
+    return {field: getattr(job, field) for field in services.REQUEST_FIELDS}
 
 
 @login_required
 def job_new(request):
-    form = GenerateForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        form = GenerateForm(request.POST, request.FILES, session=request.session)
+    else:
+        form = GenerateForm(initial=_initial_from(request), session=request.session)
     if request.method == "POST" and form.is_valid():
         job, error = _create_from(request, form)
         if job is not None:
+            stash.stash_clear(request.session, form.kept_tokens())
             if wants_json(request):
                 return JsonResponse(selectors.status_payload(job), status=201)
             return redirect("videos:detail", pk=job.pk)
@@ -69,20 +141,25 @@ def job_new(request):
             form.add_error(None, str(error))
     if wants_json(request) and form.errors:
         return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
-    prices = price_table()
+    if form.errors:
+        form.keep_uploads()
     return render(
-        request,
-        "videos/new.html",
-        {
-            "form": form,
-            "prices": prices,
-            "balance": balance_of(request.user.pk),
-            "typical": settings.VEO_TYPICAL_SECONDS,
-            "hint_length": settings.PROMPT_HINT_LENGTH,
-            "phrases": PROMPT_PHRASES,
-        },
-        status=400 if form.errors else 200,
+        request, "videos/new.html", _form_context(request, form), status=400 if form.errors else 200
     )
+
+
+@login_required
+@require_GET
+def kept_upload(request, token: str):
+    """A kept upload's preview, for the session that uploaded it only."""
+    entry = stash.stash_get(request.session, token)
+    upload = stash.stash_open(request.session, token) if entry else None
+    if upload is None:
+        raise Http404()
+    response = HttpResponse(upload.read(), content_type=entry["content_type"])
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _create_from(request, form: GenerateForm):
@@ -114,12 +191,16 @@ def job_batch(request):
             job, error = _create_from(request, line_form)
             message = getattr(error, "message", None) or (str(error) if error else "")
             results.append({"line": number, "prompt": prompt, "job": job, "error": message})
+    table = costs.cost_table()
+    lines = len(form.cleaned_data["prompts"]) if form.is_bound and form.is_valid() else 0
     context = {
         "form": form,
         "settings_form": settings_form,
         "results": results,
         "accepted": sum(1 for r in results if r["job"]),
         "balance": balance_of(request.user.pk),
+        "cost_table": table,
+        "cost": costs.cost_of(table, model=settings_form["model"].value() or "veo3_fast", count=lines),
     }
     return render(request, "videos/batch.html", context)
 
@@ -131,21 +212,91 @@ def _job_or_404(request, pk: int) -> Job:
     return job
 
 
+LIVE_REGIONS = {"job-media": "videos/_job_media.html", "job-state": "videos/_job_state.html"}
+
+
 @login_required
 def job_detail(request, pk: int):
+    """One job. Its live regions poll this URL with htmx and get back the
+    same fragment a reload draws."""
     job = _job_or_404(request, pk)
     refunded = job.status == Job.Status.FAILED and selectors.was_refunded(job)
-    return render(
-        request,
-        "videos/detail.html",
-        {
-            "job": job,
-            "progress": selectors.progress(job),
-            "refunded": refunded,
-            "images": job.images.all(),
-            "hd_price": price_table().get("1080p"),
-        },
-    )
+    context = {
+        "job": job,
+        "progress": selectors.progress(job),
+        "refunded": refunded,
+        "images": job.images.all(),
+        "hd_price": price_table().get("1080p"),
+    }
+    if request.htmx and request.htmx.target in LIVE_REGIONS:
+        return _live_fragment(request, LIVE_REGIONS[request.htmx.target], context)
+    return render(request, "videos/detail.html", context)
+
+
+def _own_job_or_404(request, pk: int) -> Job:
+    """Writes are the owner's alone, staff included."""
+    job = selectors.job_for_viewer(request.user, pk)
+    if job is None or job.user_id != request.user.pk:
+        raise Http404("No such video.")
+    return job
+
+
+@login_required
+@require_POST
+def job_delete(request, pk: int):
+    job = _own_job_or_404(request, pk)
+    try:
+        library.job_delete(job=job)
+    except library.NotDeletable:
+        messages.error(request, _("This video is still being made. You can delete it when it is finished."))
+        return redirect("videos:detail", pk=job.pk)
+    messages.success(request, _("The video was deleted."))
+    return redirect("videos:gallery")
+
+
+@login_required
+@require_POST
+def job_share(request, pk: int):
+    job = _own_job_or_404(request, pk)
+    if library.job_share_toggle(job=job):
+        messages.success(request, _("Anyone with the link can now watch this video."))
+    elif job.status == Job.Status.SUCCEEDED:
+        messages.success(request, _("The public link is off. It no longer opens the video."))
+    else:
+        messages.error(request, _("Only finished videos can be shared."))
+    return redirect("videos:detail", pk=job.pk)
+
+
+def _shared_job_or_404(token: str) -> Job:
+    job = Job.objects.filter(share_token=token, deleted_at__isnull=True, status=Job.Status.SUCCEEDED).first()
+    if job is None or not token:
+        raise Http404()
+    return job
+
+
+@require_GET
+def shared(request, token: str):
+    """The public page of a shared video, with preview tags for chat apps."""
+    job = _shared_job_or_404(token)
+    return render(request, "videos/shared.html", {"job": job, "token": token})
+
+
+@require_GET
+def shared_file(request, token: str):
+    job = _shared_job_or_404(token)
+    if not job.video_file:
+        raise Http404()
+    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+
+
+@require_GET
+def shared_poster(request, token: str):
+    job = _shared_job_or_404(token)
+    if not job.poster:
+        raise Http404()
+    response = FileResponse(job.poster.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @login_required
