@@ -7,7 +7,9 @@ from videos import notices
 from .models import Profile
 
 
-def account_update(*, user, first_name: str, last_name: str, email: str | None, language: str, notice_email: bool) -> None:
+def account_update(
+    *, user, first_name: str, last_name: str, email: str | None, language: str, notice_email: bool
+) -> None:
     """Save what /account/ edits in one transaction. `email` None leaves the
     address alone (it is managed where its verification lives)."""
     with transaction.atomic():

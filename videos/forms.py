@@ -147,8 +147,7 @@ class GenerateForm(ErrorSummary, forms.Form):
     def image_slots(self):
         """(slot, upload, link, kept token) per image slot, for the template."""
         return [
-            (slot, self[f"image_{slot}"], self[f"image_url_{slot}"], self.kept.get(slot, ""))
-            for slot in IMAGE_SLOTS
+            (slot, self[f"image_{slot}"], self[f"image_url_{slot}"], self.kept.get(slot, "")) for slot in IMAGE_SLOTS
         ]
 
     def keep_uploads(self) -> None:
@@ -162,6 +161,11 @@ class GenerateForm(ErrorSummary, forms.Form):
                 self.kept[slot] = stash.stash_put(self.session, upload)
             elif self.data.get(f"image_kept_{slot}") and stash.stash_get(self.session, self.data[f"image_kept_{slot}"]):
                 self.kept[slot] = self.data[f"image_kept_{slot}"]
+
+    def _kept_token(self, slot: int) -> str:
+        """The slot's kept-upload token if it is this session's, else ""."""
+        token = self.data.get(f"image_kept_{slot}", "")
+        return token if token and self.session is not None and stash.stash_get(self.session, token) else ""
 
     def kept_tokens(self) -> list[str]:
         return [self.data.get(f"image_kept_{slot}", "") for slot in IMAGE_SLOTS if self.data.get(f"image_kept_{slot}")]
@@ -210,7 +214,7 @@ class GenerateForm(ErrorSummary, forms.Form):
         given = sum(
             1
             for slot in IMAGE_SLOTS
-            if self.files.get(f"image_{slot}") or self.data.get(f"image_url_{slot}") or self.data.get(f"image_kept_{slot}")
+            if self.files.get(f"image_{slot}") or self.data.get(f"image_url_{slot}") or self._kept_token(slot)
         )
         kind, count = data.get("generation_type"), max(len(images), given)
         if kind == "TEXT_2_VIDEO" and count:

@@ -109,7 +109,7 @@ def _form_context(request, form) -> dict:
 
 
 def _initial_from(request) -> dict:
-    """"Use this prompt again": the form filled from one of the user's videos."""
+    """ "Use this prompt again": the form filled from one of the user's videos."""
     source = request.GET.get("from", "")
     job = selectors.job_for_viewer(request.user, int(source)) if source.isdigit() else None
     if job is None or job.user_id != request.user.pk:
@@ -143,9 +143,7 @@ def job_new(request):
         return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
     if form.errors:
         form.keep_uploads()
-    return render(
-        request, "videos/new.html", _form_context(request, form), status=400 if form.errors else 200
-    )
+    return render(request, "videos/new.html", _form_context(request, form), status=400 if form.errors else 200)
 
 
 @login_required

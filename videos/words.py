@@ -12,9 +12,8 @@ import re
 from functools import lru_cache
 
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 
 MODEL_NAMES = {
     "veo3_fast": _("Veo 3.1 Fast"),
