@@ -80,6 +80,7 @@ def ledger_description(entry) -> str:
 PROVIDER_MESSAGES = {
     "Generation failed": _("The generation failed."),
     "Generation failed.": _("The generation failed."),
+    "The generation failed (simulated).": _("The generation failed (simulated)."),  # the built-in simulator
     "Insufficient credits": _("The service has run out of credit."),
     "Validation error": _("The request was not valid."),
     "Server error": _("The video service had an internal error."),
