@@ -235,3 +235,22 @@ def test_all_errors_at_once_in_a_summary(alice_client):
     ):
         assert text in summary, text
     assert 'href="#id_prompt"' in summary and 'href="#id_seed"' in summary
+
+
+def test_upgrade_state_polls_while_pending_and_shows_the_chain(alice_client, alice, done):
+    Job.objects.filter(pk=done.pk).update(task_id="t-1", hd_status=Job.HdStatus.PENDING, hd_price_credits=2)
+    state = alice_client.get(f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-state").content.decode()
+    assert f'hx-get="/videos/{done.pk}/"' in state and "1080p processing…" in state
+    assert "Delete" not in state  # not while the upgrade is being made
+    media = alice_client.get(f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-media").content.decode()
+    assert "hx-get" not in media.split("</div>")[0]  # the player is not redrawn while you watch
+
+    Job.objects.filter(pk=done.pk).update(hd_status=Job.HdStatus.SUCCEEDED, hd_file="videos/hd.mp4")
+    state = alice_client.get(f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-state").content.decode()
+    assert "hx-get" not in state.split(">")[0] and "Download 1080p" in state and "Original" in state
+
+    Job.objects.filter(pk=done.pk).update(
+        hd_status=Job.HdStatus.FAILED, hd_error="The 1080p version could not be made: Server error"
+    )
+    zh = alice_client.get(f"/videos/{done.pk}/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "视频服务内部出错。" in zh and "Server error" not in zh

@@ -175,22 +175,37 @@ def _create_from(request, form: GenerateForm):
 
 @login_required
 def job_batch(request):
-    """Several prompts with the same settings; each line succeeds or fails
-    on its own and is reported."""
+    """Several prompts with the same settings. Every line is checked, and
+    the total against the balance, before any is started: a batch starts
+    whole or not at all (a limit met half-way is still reported per line)."""
     form = BatchForm(request.POST or None)
     settings_form = GenerateForm(request.POST or None)
     results = []
-    if request.method == "POST" and form.is_valid():
-        for number, prompt, line_form in form.line_forms(request.POST):
-            if not line_form.is_valid():
-                errors = [e for field_errors in line_form.errors.values() for e in field_errors]
-                results.append({"line": number, "prompt": prompt, "job": None, "error": " ".join(errors)})
-                continue
-            job, error = _create_from(request, line_form)
-            message = getattr(error, "message", None) or (str(error) if error else "")
-            results.append({"line": number, "prompt": prompt, "job": job, "error": message})
     table = costs.cost_table()
-    lines = len(form.cleaned_data["prompts"]) if form.is_bound and form.is_valid() else 0
+    if request.method == "POST" and form.is_valid():
+        lines = form.line_forms(request.POST)
+        bad = {number: line_form for number, _, line_form in lines if not line_form.is_valid()}
+        total = costs.cost_of(table, model=settings_form["model"].value() or "", count=len(lines))
+        balance = balance_of(request.user.pk)
+        if bad:
+            for number, prompt, line_form in lines:
+                errors = (
+                    [e for field_errors in line_form.errors.values() for e in field_errors] if number in bad else []
+                )
+                results.append({"line": number, "prompt": prompt, "job": None, "error": " ".join(errors)})
+            form.add_error(None, _("Nothing was started: fix the lines marked below first."))
+        elif total > balance:
+            form.add_error(
+                None,
+                _("These %(count)s videos cost %(total)s credits and you have %(balance)s. Nothing was started.")
+                % {"count": len(lines), "total": total, "balance": balance},
+            )
+        else:
+            for number, prompt, line_form in lines:
+                job, error = _create_from(request, line_form)
+                message = getattr(error, "message", None) or (str(error) if error else "")
+                results.append({"line": number, "prompt": prompt, "job": job, "error": message})
+    lines = len(getattr(form, "cleaned_data", {}).get("prompts") or [])
     context = {
         "form": form,
         "settings_form": settings_form,
