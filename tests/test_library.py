@@ -148,6 +148,7 @@ def test_use_this_prompt_again_fills_the_form(alice_client, bob_client, alice):
     assert "Generate video · <span data-cost>40</span> credits" in html  # the Quality price
     assert "A lighthouse" not in bob_client.get(f"/videos/new/?from={job.pk}").content.decode()
     assert alice_client.get("/videos/new/?from=abc").status_code == 200
+    assert alice_client.get("/videos/new/?from=" + "9" * 30).status_code == 200
 
 
 def test_card_and_job_fragments_are_the_pages_own(alice_client, bob_client, alice):

@@ -111,7 +111,7 @@ def _form_context(request, form) -> dict:
 def _initial_from(request) -> dict:
     """ "Use this prompt again": the form filled from one of the user's videos."""
     source = request.GET.get("from", "")
-    job = selectors.job_for_viewer(request.user, int(source)) if source.isdigit() else None
+    job = selectors.job_for_viewer(request.user, int(source)) if source.isdigit() and len(source) < 18 else None
     if job is None or job.user_id != request.user.pk:
         return {}
     return {field: getattr(job, field) for field in services.REQUEST_FIELDS}
