@@ -239,19 +239,35 @@ def test_all_errors_at_once_in_a_summary(alice_client):
 
 
 def test_upgrade_state_polls_while_pending_and_shows_the_chain(alice_client, alice, done):
-    Job.objects.filter(pk=done.pk).update(task_id="t-1", hd_status=Job.HdStatus.PENDING, hd_price_credits=2)
-    state = alice_client.get(f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-state").content.decode()
+    from videos.models import Upgrade
+
+    Job.objects.filter(pk=done.pk).update(task_id="t-1")
+    failed = Upgrade.objects.create(
+        job=done,
+        kind="1080p",
+        status=Upgrade.Status.FAILED,
+        price_credits=2,
+        error="The 1080p version could not be made: Server error",
+    )
+    pending = Upgrade.objects.create(job=done, kind="1080p", status=Upgrade.Status.PENDING, price_credits=2)
+
+    def region(target: str, **headers) -> str:
+        return alice_client.get(
+            f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=target, **headers
+        ).content.decode()
+
+    state = region("job-state")
     assert f'hx-get="/videos/{done.pk}/"' in state and "1080p processing…" in state
     assert "Delete" not in state  # not while the upgrade is being made
-    media = alice_client.get(f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-media").content.decode()
-    assert "hx-get" not in media.split("</div>")[0]  # the player is not redrawn while you watch
+    assert alice_client.post(f"/videos/{done.pk}/delete/").status_code == 302
+    assert Job.objects.get(pk=done.pk).deleted_at is None
+    assert "hx-get" not in region("job-media").split("</div>")[0]  # the player is not redrawn while you watch
 
-    Job.objects.filter(pk=done.pk).update(hd_status=Job.HdStatus.SUCCEEDED, hd_file="videos/hd.mp4")
-    state = alice_client.get(f"/videos/{done.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-state").content.decode()
+    Upgrade.objects.filter(pk=pending.pk).update(status=Upgrade.Status.SUCCEEDED, file="videos/hd.mp4")
+    state = region("job-state")
     assert "hx-get" not in state.split(">")[0] and "Download 1080p" in state and "Original" in state
-
-    Job.objects.filter(pk=done.pk).update(
-        hd_status=Job.HdStatus.FAILED, hd_error="The 1080p version could not be made: Server error"
-    )
-    zh = alice_client.get(f"/videos/{done.pk}/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    # The chain: the failed round, then the one that was made, in the reader's language.
+    zh = region("job-state", HTTP_ACCEPT_LANGUAGE="zh-CN")
     assert "视频服务内部出错。" in zh and "Server error" not in zh
+    assert zh.index('data-upgrade-status="failed"') < zh.index('data-upgrade-status="succeeded"')
+    assert failed.pk < pending.pk

@@ -14,24 +14,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import stash
-from .services import ImageInput
+from .vocabulary import AspectRatio, GenerationType, ImageInput, VideoModel, VideoRequest
 
 IMAGE_SLOTS = (1, 2, 3)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
 
-MODEL_CHOICES = [("veo3_fast", gettext_lazy("Veo 3.1 Fast")), ("veo3", gettext_lazy("Veo 3.1 Quality"))]
-TYPE_CHOICES = [
-    ("TEXT_2_VIDEO", gettext_lazy("Text to video")),
-    ("FIRST_AND_LAST_FRAMES_2_VIDEO", gettext_lazy("First and last frames")),
-    ("REFERENCE_2_VIDEO", gettext_lazy("Reference images")),
-]
 # How many images each type takes (the form shows that many slots).
-IMAGE_LIMITS = {"TEXT_2_VIDEO": 0, "FIRST_AND_LAST_FRAMES_2_VIDEO": 2, "REFERENCE_2_VIDEO": 3}
-ASPECT_CHOICES = [
-    ("16:9", gettext_lazy("16:9 landscape")),
-    ("9:16", gettext_lazy("9:16 portrait")),
-    ("Auto", gettext_lazy("Auto")),
-]
+IMAGE_LIMITS = {GenerationType.TEXT: 0, GenerationType.FRAMES: 2, GenerationType.REFERENCE: 3}
+MODEL_CHOICES = VideoModel.choices
 
 
 def blocked_terms(prompt: str) -> list[str]:
@@ -69,9 +59,13 @@ class ErrorSummary:
 
 
 class GenerateForm(ErrorSummary, forms.Form):
-    model = forms.ChoiceField(choices=MODEL_CHOICES, initial="veo3_fast", label=gettext_lazy("Model"))
-    generation_type = forms.ChoiceField(choices=TYPE_CHOICES, initial="TEXT_2_VIDEO", label=gettext_lazy("Type"))
-    aspect_ratio = forms.ChoiceField(choices=ASPECT_CHOICES, initial="16:9", label=gettext_lazy("Aspect ratio"))
+    model = forms.ChoiceField(choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, label=gettext_lazy("Model"))
+    generation_type = forms.ChoiceField(
+        choices=GenerationType.choices, initial=GenerationType.TEXT, label=gettext_lazy("Type")
+    )
+    aspect_ratio = forms.ChoiceField(
+        choices=AspectRatio.choices, initial=AspectRatio.LANDSCAPE, label=gettext_lazy("Aspect ratio")
+    )
     seed = forms.IntegerField(
         required=False,
         min_value=10000,
@@ -217,19 +211,23 @@ class GenerateForm(ErrorSummary, forms.Form):
             if self.files.get(f"image_{slot}") or self.data.get(f"image_url_{slot}") or self._kept_token(slot)
         )
         kind, count = data.get("generation_type"), max(len(images), given)
-        if kind == "TEXT_2_VIDEO" and count:
+        if kind == GenerationType.TEXT and count:
             self.add_error("generation_type", _("Text to video takes no images. Remove them or choose another type."))
-        elif kind == "FIRST_AND_LAST_FRAMES_2_VIDEO" and not 1 <= count <= 2:
+        elif kind == GenerationType.FRAMES and not 1 <= count <= 2:
             self.add_error(
                 "generation_type", _("First and last frames needs one or two images: the first frame, then the last.")
             )
-        elif kind == "REFERENCE_2_VIDEO":
+        elif kind == GenerationType.REFERENCE:
             if not 1 <= count <= 3:
                 self.add_error("generation_type", _("Reference images needs one to three images."))
-            if data.get("model") != "veo3_fast":
+            if data.get("model") != VideoModel.VEO3_FAST:
                 self.add_error("model", _("Reference images works only with the Veo 3.1 Fast model."))
         data["images"] = images
         return data
+
+    def video_request(self) -> VideoRequest:
+        """The valid form as the one request value the services take."""
+        return VideoRequest.from_cleaned(self.cleaned_data)
 
 
 BATCH_MAX_LINES = 20

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Job, JobImage
+from .models import Job, JobImage, Upgrade
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +31,25 @@ def job_delete(*, job: Job) -> None:
     Raises NotDeletable while the job or its upgrade is running."""
     with transaction.atomic():
         locked = (
-            Job.objects.select_for_update()
-            .filter(pk=job.pk, deleted_at__isnull=True, status__in=Job.FINAL)
-            .exclude(hd_status=Job.HdStatus.PENDING)
-            .first()
+            Job.objects.select_for_update().filter(pk=job.pk, deleted_at__isnull=True, status__in=Job.FINAL).first()
         )
-        if locked is None:
+        if locked is None or Upgrade.objects.filter(job=locked, status=Upgrade.Status.PENDING).exists():
             raise NotDeletable()
-        names = [f.name for f in (locked.video_file, locked.hd_file, locked.poster) if f]
+        upgrade_files = list(Upgrade.objects.filter(job=locked).exclude(file="").values_list("file", flat=True))
+        names = [f.name for f in (locked.video_file, locked.poster) if f] + upgrade_files
         images = list(JobImage.objects.filter(job=locked).exclude(file=""))
-        Job.objects.filter(pk=locked.pk).update(
-            deleted_at=timezone.now(), share_token=None, video_file="", hd_file="", poster=""
-        )
+        Job.objects.filter(pk=locked.pk).update(deleted_at=timezone.now(), share_token=None, video_file="", poster="")
+        Upgrade.objects.filter(job=locked).update(file="")
         JobImage.objects.filter(job=locked).update(file="")
         storage = locked.video_file.storage
         image_files = [(image.file.storage, image.file.name) for image in images]
 
         def remove_files() -> None:
             for name in names:
-                in_use = Job.objects.filter(Q(video_file=name) | Q(hd_file=name) | Q(poster=name)).exists()
+                in_use = (
+                    Job.objects.filter(Q(video_file=name) | Q(poster=name)).exists()
+                    or Upgrade.objects.filter(file=name).exists()
+                )
                 if not in_use:
                     storage.delete(name)
             for image_storage, name in image_files:

@@ -9,12 +9,14 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.selectors import balance_of, price_table
-from billing.services import InsufficientCredits, Refused, UnknownPrice
+from veoproject import refusals
+from veoproject.refusals import Refusal
 
-from . import costs, hd, library, notices, selectors, services, stash
+from . import costs, library, notices, selectors, services, stash
 from .forms import IMAGE_LIMITS, MODEL_CHOICES, BatchForm, GenerateForm
-from .models import Job, JobImage, Notice, NoticePreference
+from .models import Job, JobImage, Notice, NoticePreference, Upgrade, UpgradeKind
 from .ranges import ranged_file_response
+from .vocabulary import REQUEST_FIELDS
 
 # The provider's advice for good prompts: insertable building blocks.
 # The phrases stay in English: prompts work best in English.
@@ -114,7 +116,7 @@ def _initial_from(request) -> dict:
     job = selectors.job_for_viewer(request.user, int(source)) if source.isdigit() and len(source) < 18 else None
     if job is None or job.user_id != request.user.pk:
         return {}
-    return {field: getattr(job, field) for field in services.REQUEST_FIELDS}
+    return {field: getattr(job, field) for field in REQUEST_FIELDS}
 
 
 @login_required
@@ -124,21 +126,17 @@ def job_new(request):
     else:
         form = GenerateForm(initial=_initial_from(request), session=request.session)
     if request.method == "POST" and form.is_valid():
-        job, error = _create_from(request, form)
-        if job is not None:
+        try:
+            job = services.job_create(user=request.user, request=form.video_request())
+        except Refusal as refusal:
+            if wants_json(request):
+                return refusals.as_json(refusal)
+            refusals.as_form_error(form, refusal)
+        else:
             stash.stash_clear(request.session, form.kept_tokens())
             if wants_json(request):
                 return JsonResponse(selectors.status_payload(job), status=201)
             return redirect("videos:detail", pk=job.pk)
-        if isinstance(error, Refused):
-            if wants_json(request):
-                response = JsonResponse({"error": error.message}, status=429)
-                if error.retry_after:
-                    response["Retry-After"] = str(error.retry_after)
-                return response
-            form.add_error(None, error.message)
-        else:
-            form.add_error(None, str(error))
     if wants_json(request) and form.errors:
         return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
     if form.errors:
@@ -158,19 +156,6 @@ def kept_upload(request, token: str):
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
-
-
-def _create_from(request, form: GenerateForm):
-    """(job, None) or (None, error message) for one valid generate form."""
-    data = form.cleaned_data
-    try:
-        request_fields = {field: data[field] for field in services.REQUEST_FIELDS}
-        job = services.job_create(user=request.user, **request_fields, images=data["images"])
-    except Refused as exc:
-        return None, exc
-    except (InsufficientCredits, UnknownPrice) as exc:
-        return None, exc
-    return job, None
 
 
 @login_required
@@ -202,9 +187,12 @@ def job_batch(request):
             )
         else:
             for number, prompt, line_form in lines:
-                job, error = _create_from(request, line_form)
-                message = getattr(error, "message", None) or (str(error) if error else "")
-                results.append({"line": number, "prompt": prompt, "job": job, "error": message})
+                try:
+                    job = services.job_create(user=request.user, request=line_form.video_request())
+                except Refusal as refusal:
+                    results.append({"line": number, "prompt": prompt, "job": None, "error": refusals.describe(refusal)})
+                else:
+                    results.append({"line": number, "prompt": prompt, "job": job, "error": ""})
     lines = len(getattr(form, "cleaned_data", {}).get("prompts") or [])
     context = {
         "form": form,
@@ -239,8 +227,11 @@ def job_detail(request, pk: int):
         "progress": selectors.progress(job),
         "refunded": refunded,
         "images": job.images.all(),
-        "hd_price": price_table().get("1080p"),
+        "hd_price": price_table().get(UpgradeKind.P1080),
+        # The chain of derived versions, oldest first (failed rounds included).
+        "upgrades": list(job.upgrades.order_by("id")),
     }
+    context["upgrading"] = any(u.status == Upgrade.Status.PENDING for u in context["upgrades"])
     if request.htmx and request.htmx.target in LIVE_REGIONS:
         return _live_fragment(request, LIVE_REGIONS[request.htmx.target], context)
     return render(request, "videos/detail.html", context)
@@ -324,10 +315,14 @@ def job_status(request, pk: int):
 def job_file(request, pk: int):
     """The stored video (`?quality=1080p` for the upgrade), owner or staff only."""
     job = _job_or_404(request, pk)
-    if request.GET.get("quality") == "1080p":
-        if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
-            raise Http404("The 1080p version is not ready.")
-        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
+    quality = request.GET.get("quality")
+    if quality:
+        upgrade = job.upgrades.filter(kind=quality, status=Upgrade.Status.SUCCEEDED).exclude(file="").first()
+        if upgrade is None:
+            raise Http404("That version is not ready.")
+        return ranged_file_response(
+            request, upgrade.file, content_type="video/mp4", filename=f"veo-{job.pk}-{upgrade.kind}.mp4"
+        )
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
     return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
@@ -367,11 +362,9 @@ def job_upgrade(request, pk: int):
     if job.user_id != request.user.pk:
         raise Http404("No such video.")
     try:
-        hd.job_hd_request(job=job)
-    except (hd.HdNotAvailable, InsufficientCredits, UnknownPrice) as exc:
-        messages.error(request, str(exc))
-    except Refused as exc:
-        messages.error(request, exc.message)
+        services.upgrade_request(job=job, kind=UpgradeKind.P1080)
+    except Refusal as refusal:
+        refusals.as_message(request, refusal)
     else:
         messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
     return redirect("videos:detail", pk=job.pk)

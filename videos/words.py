@@ -15,16 +15,12 @@ from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-MODEL_NAMES = {
-    "veo3_fast": _("Veo 3.1 Fast"),
-    "veo3": _("Veo 3.1 Quality"),
-    "veo3_lite": _("Veo 3.1 Lite"),
-}
-TYPE_NAMES = {
-    "TEXT_2_VIDEO": _("Text to video"),
-    "FIRST_AND_LAST_FRAMES_2_VIDEO": _("First and last frames"),
-    "REFERENCE_2_VIDEO": _("Reference images"),
-}
+from .vocabulary import GenerationType, VideoModel
+
+# The vocabulary's labels are the names; a model not on sale yet keeps a
+# name here so old rows and price rows still read well.
+MODEL_NAMES = {"veo3_lite": _("Veo 3.1 Lite"), **dict(VideoModel.choices)}
+TYPE_NAMES = dict(GenerationType.choices)
 # Price rows that are not models: upgrades and resolutions.
 PRICE_NAMES = {
     **MODEL_NAMES,
@@ -69,9 +65,25 @@ def ledger_description(entry) -> str:
         return gettext("1080p upgrade of video #%(id)s") % {"id": number}
     if prefix == "hd" and kind == "refund":
         return gettext("1080p upgrade of video #%(id)s failed: credits returned") % {"id": number}
+    if (entry.reference or "").startswith("upgrade:") and kind in ("charge", "refund"):
+        return _upgrade_description(entry)
     label = entry.get_kind_display()
     # Grants and adjustments carry the operator's own words.
     return f"{label} · {entry.reason}" if entry.reason and kind in ("grant", "adjust") else str(label)
+
+
+def _upgrade_description(entry) -> str:
+    """An upgrade's charge or refund: its reference names the Upgrade row,
+    which knows the video and the kind."""
+    from .models import Upgrade
+
+    row = Upgrade.objects.filter(reference=entry.reference).values_list("job_id", "kind").first()
+    if row is None:
+        return str(entry.get_kind_display())
+    job_id, kind = row
+    if entry.kind == "refund":
+        return gettext("%(kind)s upgrade of video #%(id)s failed: credits returned") % {"kind": kind, "id": job_id}
+    return gettext("%(kind)s upgrade of video #%(id)s") % {"kind": kind, "id": job_id}
 
 
 # --- provider and job errors -------------------------------------------------
@@ -133,7 +145,7 @@ def _patterns(language: str) -> list[tuple[re.Pattern, str]]:
 
 
 def reason(text: str, written_in: str = "en") -> str:
-    """A stored reason (`Job.error_message`, `Job.hd_error`) in the reader's
+    """A stored reason (`Job.error_message`, `Upgrade.error`) in the reader's
     language: recognised templates are drawn again with their parameter,
     the provider's words translated; anything else is shown as stored."""
     if not text:

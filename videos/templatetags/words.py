@@ -34,5 +34,6 @@ def job_error(job) -> str:
 
 
 @register.filter
-def hd_error(job) -> str:
-    return words.reason(job.hd_error, job.language)
+def upgrade_error(upgrade, job) -> str:
+    """An upgrade's failure reason in the reader's language."""
+    return words.reason(upgrade.error, job.language)
