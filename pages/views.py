@@ -94,6 +94,8 @@ def account(request):
         if data["language"]:
             translation.activate(data["language"])
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, data["language"], samesite="Lax")
+        else:  # "as my browser says": forget an earlier choice
+            response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
         messages.success(request, _("Your account is saved."))
         return response
     return render(request, "pages/account.html", {"form": form, "email_state": state})

@@ -57,6 +57,17 @@ def test_account_page_saves_profile_language_and_notices(alice_client, alice):
     assert "账户" in alice_client.get("/account/").content.decode()
 
 
+def test_saved_language_follows_the_person_to_a_new_browser(alice, db):
+    Profile.objects.create(user=alice, language="zh-hans")
+    browser = Client()
+    browser.force_login(alice)
+    response = browser.get("/videos/", HTTP_ACCEPT_LANGUAGE="en-US")
+    assert "我的视频" in response.content.decode() and response.cookies["django_language"].value == "zh-hans"
+    # With a cookie (the switcher's choice) the cookie wins and nothing is looked up.
+    browser.cookies["django_language"] = "en"
+    assert "My videos" in browser.get("/videos/").content.decode()
+
+
 def test_account_rejects_a_bad_address_and_changes_nothing(alice_client, alice):
     response = alice_client.post("/account/", {"email": "not-an-address", "first_name": "X"})
     assert response.status_code == 200
