@@ -306,3 +306,30 @@ def test_no_serious_accessibility_violations_anywhere(browser, live, member, loc
                 problems[path] = found
         context.close()
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+# --- 7. The operator's pages ---------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_admin_job_page_leads_with_the_video(browser, live, member, django_user_model, size):
+    job = finished_job(member)
+    operator = django_user_model.objects.create_user(
+        "operator", password="pw-operator", is_staff=True, is_superuser=True
+    )
+    context = browser_context(browser, live, user=operator, viewport=size)
+    page = context.new_page()
+    missing = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.goto(f"{live.url}/admin/videos/job/{job.pk}/change/")
+    video = page.locator("#content video")
+    video.wait_for()
+    prompt = page.get_by_text("A red kite over green hills at golden hour").first
+    assert video.bounding_box()["y"] < prompt.bounding_box()["y"]
+    assert job.callback_token not in page.content()
+    assert page.locator(f"a[href='/admin/billing/wallet/{member.wallet.pk}/change/']").count() == 1
+    shot(page, f"admin-job-{size}")
+    page.goto(f"{live.url}/admin/billing/providerbalance/reconciliation/")
+    assert page.locator(".breadcrumbs a[href='/admin/']").count() == 1
+    assert missing == []  # the favicon included
+    context.close()

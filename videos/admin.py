@@ -71,8 +71,9 @@ class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["repoll", "retry", "refund"]
 
-    # The page leads with the video, then what was asked, then the provider
-    # history (the inline); the bookkeeping follows, folded. Secrets (the
+    # The page leads with the video, then what was asked and what it cost,
+    # then the provider history (the inlines); provider details and
+    # bookkeeping are folded. Secrets (the
     # callback token, the share token) are never shown.
     fieldsets = [
         (None, {"fields": ("video_preview", "status", "error_message", "owner", "created_at", "finished_at")}),
@@ -95,19 +96,19 @@ class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
         (
             "Provider",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "task_id",
                     "provider_video_url",
                     "resolution",
-                    "video_file",
+                    "stored_file",
                     "video_bytes",
                     "video_sha256",
-                    "poster",
                     "submitted_at",
                     "callback_at",
                     "provider_completed_at",
                     "deadline_at",
-                )
+                ),
             },
         ),
         (
@@ -162,6 +163,12 @@ class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
             reverse("admin:videos_job_changelist"),
             obj.user_id,
         )
+
+    @admin.display(description="Stored as")
+    def stored_file(self, obj: Job) -> str:
+        """The storage names (media is never served as a folder: the
+        video plays above through its owner-checked URL)."""
+        return ", ".join(name for name in (obj.video_file.name, obj.poster.name) if name) or "-"
 
     @admin.display(description="Public link on", boolean=True)
     def is_shared(self, obj: Job) -> bool:
