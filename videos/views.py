@@ -12,7 +12,8 @@ from billing.selectors import balance_of, price_table
 from veoproject import refusals
 from veoproject.refusals import Refusal
 
-from . import costs, library, notices, selectors, services, stash
+from . import costs, notices, selectors, services, stash
+from .exceptions import NotDeletable
 from .forms import IMAGE_LIMITS, MODEL_CHOICES, BatchForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference, Upgrade, UpgradeKind
 from .ranges import ranged_file_response
@@ -250,9 +251,9 @@ def _own_job_or_404(request, pk: int) -> Job:
 def job_delete(request, pk: int):
     job = _own_job_or_404(request, pk)
     try:
-        library.job_delete(job=job)
-    except library.NotDeletable:
-        messages.error(request, _("This video is still being made. You can delete it when it is finished."))
+        services.job_delete(job=job)
+    except NotDeletable as refusal:
+        refusals.as_message(request, refusal)
         return redirect("videos:detail", pk=job.pk)
     messages.success(request, _("The video was deleted."))
     return redirect("videos:gallery")
@@ -262,7 +263,7 @@ def job_delete(request, pk: int):
 @require_POST
 def job_share(request, pk: int):
     job = _own_job_or_404(request, pk)
-    if library.job_share_toggle(job=job):
+    if services.job_share_toggle(job=job):
         messages.success(request, _("Anyone with the link can now watch this video."))
     elif job.status == Job.Status.SUCCEEDED:
         messages.success(request, _("The public link is off. It no longer opens the video."))

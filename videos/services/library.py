@@ -1,7 +1,7 @@
-"""The gallery as a library: deleting a video and sharing it.
+"""The gallery as a library: the owner deletes a video or shares it.
 
-Writes that belong to the owner's own collection, apart from the job
-pipeline in services (they never touch the provider or the ledger).
+Writes on the owner's own collection, apart from the job's life: they never
+touch the provider or the ledger.
 """
 
 import logging
@@ -10,15 +10,12 @@ import secrets
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import Job, JobImage, Upgrade
+from ..exceptions import NotDeletable
+from ..models import Job, JobImage, Upgrade
 
 log = logging.getLogger(__name__)
-
-
-class NotDeletable(Exception):
-    """The video is still being made (or upgraded): deleting it now would
-    race the worker that is writing its files."""
 
 
 def job_delete(*, job: Job) -> None:
@@ -34,7 +31,7 @@ def job_delete(*, job: Job) -> None:
             Job.objects.select_for_update().filter(pk=job.pk, deleted_at__isnull=True, status__in=Job.FINAL).first()
         )
         if locked is None or Upgrade.objects.filter(job=locked, status=Upgrade.Status.PENDING).exists():
-            raise NotDeletable()
+            raise NotDeletable(_("This video is still being made. You can delete it when it is finished."))
         upgrade_files = list(Upgrade.objects.filter(job=locked).exclude(file="").values_list("file", flat=True))
         names = [f.name for f in (locked.video_file, locked.poster) if f] + upgrade_files
         images = list(JobImage.objects.filter(job=locked).exclude(file=""))
