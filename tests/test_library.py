@@ -271,3 +271,24 @@ def test_upgrade_state_polls_while_pending_and_shows_the_chain(alice_client, ali
     assert "视频服务内部出错。" in zh and "Server error" not in zh
     assert zh.index('data-upgrade-status="failed"') < zh.index('data-upgrade-status="succeeded"')
     assert failed.pk < pending.pk
+
+
+def test_kept_uploads_nobody_came_back_for_are_swept(alice_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from videos import stash
+    from videos.tasks import stash_sweep
+
+    from .conftest import generate_data, png_upload
+
+    response = alice_client.post(
+        "/videos/new/", {**generate_data(prompt="", generation_type="REFERENCE_2_VIDEO"), "image_1": png_upload()}
+    )
+    token = response.content.decode().split('name="image_kept_1" value="')[1].split('"')[0]
+    assert stash_sweep() == 0 and alice_client.get(f"/videos/kept/{token}").status_code == 200
+    assert stash.stash_sweep(now=timezone.now() + stash.KEEP_FOR + timedelta(minutes=1)) == 1
+    assert alice_client.get(f"/videos/kept/{token}").status_code == 404
+    assert Schedule.objects.filter(name="uploads.stash", func="videos.tasks.stash_sweep").exists()

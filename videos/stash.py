@@ -7,13 +7,16 @@ token alone opens nothing; a successful submission clears what it used.
 """
 
 import secrets
+from datetime import datetime, timedelta
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 SESSION_KEY = "upload_stash"
 EXTENSIONS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
 MAX_KEPT = 9  # per session; older ones are dropped (and their files deleted)
+KEEP_FOR = timedelta(hours=24)  # kept uploads nobody came back for are swept after this
 
 
 def _entries(session) -> dict:
@@ -57,3 +60,20 @@ def stash_clear(session, tokens) -> None:
         if entry:
             default_storage.delete(entry["name"])
     session[SESSION_KEY] = entries
+
+
+def stash_sweep(now: datetime | None = None) -> int:
+    """Delete kept uploads older than KEEP_FOR (a person who never came back
+    after a failed submission). Scheduled hourly; returns how many went."""
+    cutoff = (now or timezone.now()) - KEEP_FOR
+    try:
+        _, names = default_storage.listdir("stash")
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        path = f"stash/{name}"
+        if default_storage.get_modified_time(path) < cutoff:
+            default_storage.delete(path)
+            removed += 1
+    return removed
