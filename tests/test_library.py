@@ -168,6 +168,8 @@ def test_card_and_job_fragments_are_the_pages_own(alice_client, bob_client, alic
     media = alice_client.get(f"/videos/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-media").content.decode()
     state = alice_client.get(f"/videos/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-state").content.decode()
     assert media.lstrip().startswith('<div id="job-media"') and "<html" not in media
+    vary = alice_client.get(f"/videos/{job.pk}/")["Vary"]
+    assert "HX-Request" in vary and "HX-Target" in vary
     assert state.lstrip().startswith('<div id="job-state"')
     # The fragment is exactly what the full page draws (the CSRF token is
     # masked afresh on every render).
@@ -273,7 +275,7 @@ def test_upgrade_state_polls_while_pending_and_shows_the_chain(alice_client, ali
     assert failed.pk < pending.pk
 
 
-def test_kept_uploads_nobody_came_back_for_are_swept(alice_client, alice):
+def test_kept_uploads_nobody_came_back_for_are_swept(alice_client, alice, settings, tmp_path):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -284,6 +286,7 @@ def test_kept_uploads_nobody_came_back_for_are_swept(alice_client, alice):
 
     from .conftest import generate_data, png_upload
 
+    settings.MEDIA_ROOT = str(tmp_path)  # a storage of its own: other tests' kept uploads are not counted
     response = alice_client.post(
         "/videos/new/", {**generate_data(prompt="", generation_type="REFERENCE_2_VIDEO"), "image_1": png_upload()}
     )

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -234,8 +235,12 @@ def job_detail(request, pk: int):
     }
     context["upgrading"] = any(u.status == Upgrade.Status.PENDING for u in context["upgrades"])
     if request.htmx and request.htmx.target in LIVE_REGIONS:
-        return _live_fragment(request, LIVE_REGIONS[request.htmx.target], context)
-    return render(request, "videos/detail.html", context)
+        response = _live_fragment(request, LIVE_REGIONS[request.htmx.target], context)
+    else:
+        response = render(request, "videos/detail.html", context)
+    # One URL, two answers: caches (and the back button) must keep them apart.
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
 
 
 def _own_job_or_404(request, pk: int) -> Job:
