@@ -226,6 +226,10 @@ def test_filters_search_and_use_again(browser, live, member):
     page.fill("input[name=q]", "harbour")
     page.click("form.filters button")
     assert page.locator(".card").count() == 1 and "Veo 3.1 Quality" in text_of(page, ".card")
+    page.select_option("select[name=status]", "failed")  # a filter applies itself
+    page.wait_for_url(re.compile(r".*status=failed.*"))
+    assert "No videos match" in page.content()
+    page.goto(f"{live.url}/videos/?q=harbour")
     page.click("text=Use this prompt again")
     assert page.locator("textarea[name=prompt]").input_value() == "A quiet harbour at dawn"
     assert text_of(page, "[data-cost-button]") == "Generate video · 40 credits"
