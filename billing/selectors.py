@@ -90,6 +90,10 @@ def reconciliation(days: int = 14, now=None) -> list[dict]:
                 "end": end,
                 "moved": moved,
                 "gap": (moved - expected) if moved is not None else None,
+                # No reading from the day before (a fresh install, or readings
+                # began that day): spend before the first reading is not in
+                # "moved", so the gap understates it.
+                "partial": before is None and first_last is not None,
             }
         )
     return rows

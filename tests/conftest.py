@@ -192,3 +192,51 @@ def pytest_terminal_summary(terminalreporter):
     figures = {"modules": {t.name: t.as_dict() for t in _HOSTILE_TALLIES.values()}, "total": total}
     (ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / "hostile-figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+# --- Browser tests: one Chromium for the whole session ------------------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "var" / "screenshots"  # test artefacts (var/ is gitignored)
+VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, started once per session
+    (each test opens its own context, so cookies never leak between them)."""
+    import shutil
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; Django would
+    # otherwise refuse ORM calls from the test body.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def browser_context(browser, live_server, *, user=None, viewport: str = "desktop", locale: str = "en-US"):
+    """A fresh browser context at a viewport and language, signed in as
+    `user` (a session made by Django's test client, no login form)."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=locale)
+    if user is not None:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    return context

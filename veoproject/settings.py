@@ -41,8 +41,10 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "accounts",
+    "django_htmx",
     "billing",
     "videos",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -53,10 +55,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "pages.middleware.ProfileLanguageMiddleware",  # the language saved on /account/, in a new browser too
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: answer live regions with their fragment
 ]
 
 ROOT_URLCONF = "veoproject.urls"
