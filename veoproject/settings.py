@@ -208,6 +208,21 @@ KIE_DOWNLOAD_HOSTS = env.list("KIE_DOWNLOAD_HOSTS", default=["tempfile.aiquickdr
 KIE_DOWNLOAD_MAX_BYTES = env.int("KIE_DOWNLOAD_MAX_BYTES", default=300 * 1024 * 1024)
 KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
 
+# --- Card payments (Stripe) ------------------------------------------------
+# No secret key: buying is off and the buy page says so. A loopback
+# STRIPE_API_BASE means the embedded fake Stripe (localstripe, started by
+# bin/dev and the tests); the pages then load its mock Stripe.js instead of
+# Stripe's own.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# Webhook events signed longer ago than this are refused (Stripe's default).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=20.0)
+# Failed redeem attempts a user may make per hour before being made to wait.
+REDEEM_FAILURES_PER_HOUR = env.int("REDEEM_FAILURES_PER_HOUR", default=10)
+
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
 PROMPT_MAX_LENGTH = env.int("PROMPT_MAX_LENGTH", default=2000)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 
+from billing import views as billing_views
 from videos import callbacks
 from videos import views as video_views
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("videos/", include("videos.urls")),
+    path("pricing/", billing_views.pricing, name="pricing"),
     path("billing/", include("billing.urls")),
     path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
     path("admin/", admin.site.urls),

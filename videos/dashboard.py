@@ -10,7 +10,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from billing.models import LedgerEntry, ProviderBalance
-from billing.selectors import breaker_state
+from billing.selectors import breaker_state, money_by_day, shortfall_total
 
 from .models import Job
 
@@ -43,6 +43,9 @@ def dashboard_data(now=None) -> dict:
         "breaker": breaker_state(),
         "queue_depth": queue_depth(),
         "waiting_for_slot": Job.objects.filter(status="queued", dispatched_at__isnull=True).count(),
+        # Money in beside provider spend (billing computes both from its records).
+        "money_days": money_by_day(days=14, now=now)[::-1],
+        "shortfall_total": shortfall_total(),
     }
 
 
