@@ -84,9 +84,7 @@ def test_same_event_from_many_requests_credits_once(live_server, stripe_on, djan
     other = {**event, "id": "evt_race2"}
     body2 = json.dumps(other)
     header2 = stripe.WebhookSignature.generate_signature_header(body2, STRIPE_TEST_SECRET)
-    at_once(
-        [lambda: requests.post(url, data=body2, headers={"Stripe-Signature": header2}, timeout=30).status_code] * 4
-    )
+    at_once([lambda: requests.post(url, data=body2, headers={"Stripe-Signature": header2}, timeout=30).status_code] * 4)
     assert LedgerEntry.objects.filter(kind="purchase", user=user).count() == 1
     assert balance_of(user.pk) == 500 and wallets_out_of_balance() == []
     payment.refresh_from_db()
@@ -99,7 +97,10 @@ def test_concurrent_redemptions_never_exceed_uses(live_server, django_user_model
     sessions = [session_of(u) for u in users]
     url = f"{live_server.url}/billing/redeem/"
     statuses = at_once(
-        [lambda s=s: s.post(url, data={"code": code.code}, allow_redirects=False, timeout=30).status_code for s in sessions]
+        [
+            lambda s=s: s.post(url, data={"code": code.code}, allow_redirects=False, timeout=30).status_code
+            for s in sessions
+        ]
     )
     assert statuses.count(302) == 3 and statuses.count(400) == 5, statuses
     assert RedeemCode.objects.get(pk=code.pk).uses == 3 == Redemption.objects.count()

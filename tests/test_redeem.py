@@ -32,7 +32,9 @@ def test_command_prints_codes_one_a_line(db, capsys):
         assert timedelta(days=6, hours=23) < code.expires_at - timezone.now() <= timedelta(days=7)
 
 
-@pytest.mark.parametrize("args", [["--credits", "0", "--count", "1"], ["--credits", "5", "--count", "-1"], ["--count", "1"]])
+@pytest.mark.parametrize(
+    "args", [["--credits", "0", "--count", "1"], ["--credits", "5", "--count", "-1"], ["--count", "1"]]
+)
 def test_command_refuses_bad_numbers(db, args):
     with pytest.raises((CommandError, SystemExit)):
         call_command("create_redeem_codes", *args)
@@ -105,7 +107,9 @@ def test_admin_makes_a_batch(admin_client):
     codes = RedeemCode.objects.filter(batch="launch")
     assert codes.count() == 4
     assert all(c.code in response.content.decode() for c in codes)
-    assert admin_client.post("/admin/billing/redeemcode/batch/", {"credits": 0, "count": 4, "uses": 1}).status_code == 200
+    assert (
+        admin_client.post("/admin/billing/redeemcode/batch/", {"credits": 0, "count": 4, "uses": 1}).status_code == 200
+    )
     assert RedeemCode.objects.count() == 4
 
 

@@ -205,7 +205,8 @@ def job_upgrade(request, pk: int):
     try:
         hd.job_hd_request(job=job)
     except (hd.HdNotAvailable, InsufficientCredits, UnknownPrice) as exc:
-        messages.error(request, str(exc))
+        # "buy-credits" makes the page link the message to buying.
+        messages.error(request, str(exc), extra_tags="buy-credits" if isinstance(exc, InsufficientCredits) else "")
     except Refused as exc:
         messages.error(request, exc.message)
     else:
