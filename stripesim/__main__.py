@@ -6,7 +6,8 @@ the same aiohttp app on a loopback socket (port 0 picks a free one) and points
 its store at the file given, then prints one JSON line with its URL so that a
 parent process can find it.
 
-    python -m stripesim --port 8020 --state var/localstripe.pickle
+    python -m stripesim --port 8020 --state var/localstripe.pickle \
+        --webhook http://127.0.0.1:8000/billing/stripe/webhook/ --webhook-secret whsec_...
 """
 
 import argparse
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8020, help="0 picks a free port")
     parser.add_argument("--state", default="", help="state file (default: none, state lives in memory)")
+    parser.add_argument("--webhook", default="", help="post signed events to this URL")
+    parser.add_argument("--webhook-secret", default="", help="the signing secret (whsec_...)")
     args = parser.parse_args(argv)
 
     state = Path(args.state).resolve() if args.state else None
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     from localstripe.server import app
 
     store.try_load_from_disk()
+    if args.webhook:
+        from localstripe.webhooks import register_webhook
+
+        register_webhook("app", args.webhook, args.webhook_secret, None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
