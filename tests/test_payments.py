@@ -447,3 +447,18 @@ def test_dashboard_shows_money_in_and_margin(admin_client, alice_client, alice, 
     credits_charge(user_id=alice.pk, amount=10, reference="job:1", reason="video", provider_credits=60)
     html = admin_client.get("/admin/").content.decode()
     assert "20.00 USD" in html and "0.30 USD" in html and "data-margin>19.70<" in html
+
+
+def test_admin_reread_applies_a_refund_localstripe_sent_no_event_for(
+    admin_client, alice_client, alice, pack, stripe_on
+):
+    payment = paid(alice_client, pack, stripe_on)
+    refund(stripe_on, payment, amount=1000)
+    response = admin_client.post(
+        "/admin/billing/payment/", {"action": "reread_from_stripe", "_selected_action": [payment.pk]}
+    )
+    assert response.status_code == 302
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 1000 and balance_of(alice.pk) == 300
+    admin_client.post("/admin/billing/payment/", {"action": "reread_from_stripe", "_selected_action": [payment.pk]})
+    assert balance_of(alice.pk) == 300
