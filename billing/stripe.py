@@ -12,6 +12,7 @@ bare confirm (localstripe refuses a `payment_method` on confirm), and
 `latest_charge` expanded for refunds.
 """
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -164,8 +165,6 @@ def event_verify(payload: bytes, signature: str) -> dict[str, Any]:
         )
     except (stripe.SignatureVerificationError, ValueError, IndexError) as exc:
         raise BadSignature(str(exc)) from exc
-    import json
-
     try:
         event = json.loads(payload)
     except ValueError as exc:
