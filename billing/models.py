@@ -7,6 +7,7 @@ twice).
 """
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -160,7 +161,12 @@ class CreditPack(models.Model):
     name = models.CharField(max_length=64)
     credits = models.PositiveIntegerField()
     amount = models.PositiveIntegerField(help_text="Price in the currency's smallest unit (cents for USD).")
-    currency = models.CharField(max_length=3, default="usd", help_text="ISO code, lower case (usd, eur).")
+    currency = models.CharField(
+        max_length=3,
+        default="usd",
+        validators=[RegexValidator(r"^[A-Za-z]{3}$", "A three-letter ISO code, such as usd or eur.")],
+        help_text="ISO code (usd, eur); stored in lower case, as Stripe reports it.",
+    )
     active = models.BooleanField(default=True, help_text="Only active packs are offered.")
     order = models.PositiveSmallIntegerField(default=0, help_text="Smaller comes first.")
     best_value = models.BooleanField(default=False, help_text="Marked as the best value on the pages.")
@@ -175,6 +181,11 @@ class CreditPack(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.credits} credits for {self.price_display}"
+
+    def save(self, *args, **kwargs):
+        # Stripe answers in lower case; our record is compared with it.
+        self.currency = self.currency.lower()
+        super().save(*args, **kwargs)
 
     @property
     def price_display(self) -> str:

@@ -462,3 +462,16 @@ def test_admin_reread_applies_a_refund_localstripe_sent_no_event_for(
     assert payment.amount_refunded == 1000 and balance_of(alice.pk) == 300
     admin_client.post("/admin/billing/payment/", {"action": "reread_from_stripe", "_selected_action": [payment.pk]})
     assert balance_of(alice.pk) == 300
+
+
+def test_pack_currency_is_kept_in_stripes_case(admin_client, db):
+    response = admin_client.post(
+        "/admin/billing/creditpack/add/",
+        {"name": "Euro", "credits": 100, "amount": 500, "currency": "EUR", "active": "on", "order": 0},
+    )
+    assert response.status_code == 302
+    assert CreditPack.objects.get(name="Euro").currency == "eur"
+    response = admin_client.post(
+        "/admin/billing/creditpack/add/", {"name": "Bad", "credits": 100, "amount": 500, "currency": "e1", "order": 0}
+    )
+    assert response.status_code == 200 and not CreditPack.objects.filter(name="Bad").exists()
