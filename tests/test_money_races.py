@@ -79,16 +79,44 @@ def test_same_event_from_many_requests_credits_once(live_server, stripe_on, djan
 
     statuses = at_once([deliver] * 8)
     assert statuses == [200] * 8
-    # The same payment also reported by distinct events (Stripe resends with new ids only for new facts,
-    # but a re-read and the webhook may race): still once.
-    other = {**event, "id": "evt_race2"}
-    body2 = json.dumps(other)
-    header2 = stripe.WebhookSignature.generate_signature_header(body2, STRIPE_TEST_SECRET)
-    at_once([lambda: requests.post(url, data=body2, headers={"Stripe-Signature": header2}, timeout=30).status_code] * 4)
     assert LedgerEntry.objects.filter(kind="purchase", user=user).count() == 1
     assert balance_of(user.pk) == 500 and wallets_out_of_balance() == []
     payment.refresh_from_db()
     assert payment.status == "succeeded"
+
+
+def test_webhook_and_return_page_racing_credit_once(live_server, stripe_on, django_user_model):
+    """The intent succeeds at Stripe; its event (delivered four times) and
+    four loads of the return page all arrive at once."""
+    user = make_user(django_user_model, "racer", credits=0)
+    pack = CreditPack.objects.create(name="Creator", credits=500, amount=2000)
+    api = stripe.StripeClient("sk_test_veo_tests", base_addresses={"api": stripe_on.url})
+    intent = api.v1.payment_intents.create(params={"amount": 2000, "currency": "usd", "payment_method_types": ["card"]})
+    payment = Payment.objects.create(
+        user=user, pack=pack, pack_name=pack.name, credits=500, amount=2000, currency="usd", intent_id=intent.id
+    )
+    card = api.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    )
+    api.v1.payment_intents.update(intent.id, params={"payment_method": card.id})
+    succeeded = api.v1.payment_intents.confirm(intent.id).to_dict()
+    body = json.dumps(
+        {
+            "id": "evt_race3",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": succeeded},
+        }
+    )
+    header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_TEST_SECRET)
+    hook = f"{live_server.url}/billing/stripe/webhook/"
+    browser = session_of(user)
+    page = f"{live_server.url}/billing/payments/{payment.pk}/"
+    calls = [lambda: requests.post(hook, data=body, headers={"Stripe-Signature": header}, timeout=30).status_code] * 4
+    calls += [lambda: browser.get(page, timeout=30).status_code] * 4
+    assert at_once(calls) == [200] * 8
+    assert LedgerEntry.objects.filter(kind="purchase", user=user).count() == 1
+    assert balance_of(user.pk) == 500 and wallets_out_of_balance() == []
 
 
 def test_concurrent_redemptions_never_exceed_uses(live_server, django_user_model):
