@@ -211,7 +211,7 @@ class EventOutcome:
 
 
 INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
-CHARGE_EVENTS = {"charge.refunded", "charge.refund.updated", "charge.dispute.closed"}
+CHARGE_EVENTS = {"charge.refunded", "charge.dispute.closed"}
 
 
 def payment_event_handle(*, payload: bytes, signature: str) -> EventOutcome:
