@@ -128,3 +128,10 @@ def test_redeemed_code_shows_in_history(alice_client, django_user_model):
     html = alice_client.get("/billing/").content.decode()
     assert "Redeem code" in html and code.code in html
     make_user(django_user_model, "carol")  # a second wallet, checked by ledger_holds
+
+
+def test_money_pages_in_chinese(alice_client, client):
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
+    assert "兑换积分码" in alice_client.get("/billing/redeem/", **zh).content.decode()
+    assert "购买积分" in alice_client.get("/billing/buy/", **zh).content.decode()
+    assert "积分套餐" in client.get("/pricing/", **zh).content.decode()
