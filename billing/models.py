@@ -229,6 +229,7 @@ class Payment(models.Model):
     intent_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
     error = models.CharField(max_length=300, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Card confirmations tried.")
     amount_refunded = models.PositiveIntegerField(default=0, help_text="What Stripe reports refunded so far.")
     dispute_lost = models.BooleanField(default=False)
     credits_reversed = models.PositiveIntegerField(default=0, help_text="Credits taken back for refunds and disputes.")

@@ -14,9 +14,12 @@ metadata.
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -53,6 +56,10 @@ def payment_start(*, user: AbstractBaseUser, pack: CreditPack) -> tuple[Payment,
         raise BuyingOff()
     if not pack.active:
         raise PaymentRefused(_("This pack is no longer on sale."))
+    # Stolen cards are tested on pages like this one: a few tries, then wait.
+    recent = Payment.objects.filter(user=user, created_at__gte=timezone.now() - timedelta(hours=1)).count()
+    if recent >= settings.PAYMENTS_PER_HOUR:
+        raise PaymentRefused(_("Too many payments were started from this account. Please try again in an hour."))
     payment = Payment.objects.create(
         user=user, pack=pack, pack_name=pack.name, credits=pack.credits, amount=pack.amount, currency=pack.currency
     )
@@ -89,6 +96,10 @@ def payment_confirm(*, payment: Payment, payment_method: str = "", token: str = 
         raise PaymentRefused(_("The card details were not accepted. Please enter them again."))
     if not payment_method and not token:
         raise PaymentRefused(_("Enter your card details."))
+    if not Payment.objects.filter(pk=payment.pk, attempts__lt=settings.PAYMENT_ATTEMPTS).update(
+        attempts=F("attempts") + 1
+    ):
+        raise PaymentRefused(_("Too many tries for this payment. Please start again with another pack or card."))
     try:
         if token:
             payment_method = stripe_api.payment_method_from_token(token)

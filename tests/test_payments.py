@@ -475,3 +475,21 @@ def test_pack_currency_is_kept_in_stripes_case(admin_client, db):
         "/admin/billing/creditpack/add/", {"name": "Bad", "credits": 100, "amount": 500, "currency": "e1", "order": 0}
     )
     assert response.status_code == 200 and not CreditPack.objects.filter(name="Bad").exists()
+
+
+def test_card_testing_is_throttled(alice_client, alice, pack, stripe_on, settings):
+    settings.PAYMENTS_PER_HOUR = 2
+    settings.PAYMENT_ATTEMPTS = 2
+    payment = start(alice_client, pack)
+    for _ in range(2):
+        response = alice_client.post(
+            f"/billing/payments/{payment.pk}/confirm/", {"payment_method": card(stripe_on, DECLINED)}
+        )
+        # (localstripe cannot retry a declined intent: the second try fails too.)
+        assert response.status_code == 402 and "Too many" not in response.json()["error"]
+    third = alice_client.post(f"/billing/payments/{payment.pk}/confirm/", {"payment_method": card(stripe_on)})
+    assert third.status_code == 402 and "Too many tries" in third.json()["error"]
+    alice_client.post("/billing/buy/", {"pack": pack.pk})
+    response = alice_client.post("/billing/buy/", {"pack": pack.pk})
+    assert response.status_code == 400 and "Too many payments" in response.content.decode()
+    assert Payment.objects.count() == 2 and balance_of(alice.pk) == 50

@@ -220,6 +220,10 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").r
 # Webhook events signed longer ago than this are refused (Stripe's default).
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=20.0)
+# Card testing defence: payments a user may start an hour, and card
+# confirmations tried on one payment.
+PAYMENTS_PER_HOUR = env.int("PAYMENTS_PER_HOUR", default=20)
+PAYMENT_ATTEMPTS = env.int("PAYMENT_ATTEMPTS", default=3)
 # Failed redeem attempts a user may make per hour before being made to wait.
 REDEEM_FAILURES_PER_HOUR = env.int("REDEEM_FAILURES_PER_HOUR", default=10)
 
