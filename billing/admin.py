@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .exceptions import InsufficientCredits
 from .models import (
     BreakerEvent,
     BreakerState,
@@ -20,7 +21,7 @@ from .models import (
 from .payments import payment_sync
 from .redeem import codes_create
 from .selectors import latest_provider_balance, reconciliation
-from .services import InsufficientCredits, breaker_reset, credits_grant
+from .services import breaker_reset, credits_grant
 
 
 class NoAddOrDelete:

@@ -1,8 +1,13 @@
 """Reads of credits and prices."""
 
-from django.db.models import Count, Sum
+from datetime import timedelta
+from decimal import Decimal
 
-from .models import BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
+from django.db.models import Count, F, Max, Min, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import BreakerState, CreditPack, LedgerEntry, Payment, Price, ProviderBalance, Wallet
 
 
 def balance_of(user_id: int) -> int:
@@ -50,12 +55,6 @@ def reconciliation(days: int = 14, now=None) -> list[dict]:
     how the provider balance moved (first to last reading of the day, and
     from the last reading of the day before). A large gap means spend the
     app does not know about, or top-ups."""
-    from datetime import timedelta
-
-    from django.db.models import Max, Min
-    from django.db.models.functions import TruncDate
-    from django.utils import timezone
-
     now = now or timezone.now()
     since = (timezone.localtime(now) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     spend = dict(
@@ -98,22 +97,16 @@ def reconciliation(days: int = 14, now=None) -> list[dict]:
 
 
 def active_packs():
-    from .models import CreditPack
-
     return CreditPack.objects.filter(active=True).order_by("order", "amount")
 
 
 def payments_of(user_id: int):
-    from .models import Payment
-
     return Payment.objects.filter(user_id=user_id).exclude(status=Payment.Status.CREATED).order_by("-id")
 
 
 def usd_per_provider_credit():
     """What one provider credit costs the operator, from the price table
     (each price knows both its provider credits and its dollar cost)."""
-    from decimal import Decimal
-
     totals = Price.objects.aggregate(usd=Sum("cost_usd"), credits=Sum("provider_credits"))
     if not totals["credits"]:
         return Decimal("0.005")
@@ -125,14 +118,6 @@ def money_by_day(days: int = 14, now=None) -> list[dict]:
     of them, by the day they were paid, per currency), provider spend in
     dollars (the ledger's provider credits at the price table's rate), and
     the margin in dollars (USD payments less provider spend)."""
-    from datetime import timedelta
-    from decimal import Decimal
-
-    from django.db.models import F
-    from django.db.models.functions import TruncDate
-    from django.utils import timezone
-
-    from .models import Payment
 
     now = now or timezone.now()
     since = (timezone.localtime(now) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -173,6 +158,4 @@ def money_by_day(days: int = 14, now=None) -> list[dict]:
 
 
 def shortfall_total() -> int:
-    from .models import Payment
-
     return Payment.objects.aggregate(s=Sum("shortfall"))["s"] or 0

@@ -11,8 +11,8 @@ from django.core.servers.basehttp import WSGIServer
 from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
+from kiesim.process import SimulatorProcess
 from stripesim.process import LocalStripeProcess
-from videos.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
