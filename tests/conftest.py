@@ -13,6 +13,7 @@ from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
 from kiesim.process import SimulatorProcess
+from stripesim.process import LocalStripeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,30 @@ def sim(simulator_process, settings):
     simulator_process.reset()  # no callbacks into the next test
     # Let callbacks already on the wire finish before the database is flushed.
     wait_for(lambda: simulator_process.stats()["inflight"] == 0, timeout=20)
+
+
+STRIPE_TEST_SECRET = "whsec_tests_only_0123456789"
+
+
+@pytest.fixture(scope="session")
+def localstripe_process(tmp_path_factory):
+    """The embedded fake Stripe, with a state file of its own."""
+    process = LocalStripeProcess(state=str(tmp_path_factory.mktemp("localstripe") / "state.pickle"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def stripe_on(localstripe_process, settings):
+    """Card payments on, against a freshly emptied localstripe."""
+    localstripe_process.reset()
+    settings.STRIPE_API_BASE = localstripe_process.url
+    settings.STRIPE_SECRET_KEY = "sk_test_veo_tests"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_veo_tests"
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_TEST_SECRET
+    yield localstripe_process
+    # Events still on their way (localstripe waits a second) go nowhere.
+    localstripe_process.send_webhooks_to("http://127.0.0.1:9/", STRIPE_TEST_SECRET)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from accounts import views as accounts
 from accounts.forms import AdminLoginForm
+from billing import views as billing_views
 from pages import views as page_views
 from videos import callbacks
 from videos import views as video_views
@@ -38,6 +39,7 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("accounts/", include("allauth.urls")),
     path("videos/", include("videos.urls")),
+    path("pricing/", billing_views.pricing, name="pricing"),
     path("billing/", include("billing.urls")),
     path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
     path("admin/", admin.site.urls),
