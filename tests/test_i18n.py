@@ -65,7 +65,7 @@ def test_translation_is_complete_and_compiled():
 @pytest.mark.skipif(not shutil.which("xgettext"), reason="gettext is not installed (apt-get install gettext)")
 def test_every_string_in_the_code_is_translated(tmp_path):
     """Extract the strings again from a copy of the source: none may be new."""
-    for name in ("veoproject", "videos", "billing", "templates", "locale"):
+    for name in ("veoproject", "videos", "billing", "api", "templates", "locale"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "manage.py", tmp_path)
     env = {"DEBUG": "on", "KIE_API_BASE_URL": "http://127.0.0.1:8010", "PATH": "/usr/bin:/bin"}

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 
+from api.views import api as api_v1
 from videos import callbacks
 from videos import views as video_views
 
@@ -23,6 +24,8 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_v1.urls),
+    path("account/", include("api.urls")),  # the api app's sections (tokens, webhook); see api/account.py
 ]
 
 admin.site.site_header = "Veo Studio operations"

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from . import kie
+from . import kie, signals
 from .downloads import DownloadError, store_video
 from .models import Job
 from .services import enqueue, in_language_of, recorder
@@ -86,9 +86,11 @@ def job_hd_fetch(job_id: int, *, client: kie.KieClient | None = None) -> None:
             return
         hd_fail(job, reason=format_lazy(gettext_lazy("The 1080p version could not be made: {}"), exc))
         return
-    Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
-        hd_status=H.SUCCEEDED, hd_file=stored.name, hd_next_at=None
-    )
+    with transaction.atomic():
+        if Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
+            hd_status=H.SUCCEEDED, hd_file=stored.name, hd_next_at=None
+        ):
+            signals.upgrade_finished_after_commit(job.pk, succeeded=True)
     log.info("job %s: 1080p stored %s", job.pk, stored.name)
 
 
@@ -100,6 +102,7 @@ def hd_fail(job: Job, *, reason) -> bool:
         )
         if won:
             billing.credits_refund(reference=job.hd_reference, reason=f"1080p of video #{job.pk} failed")
+            signals.upgrade_finished_after_commit(job.pk, succeeded=False)
     if won:
         log.warning("job %s: 1080p failed and refunded: %s", job.pk, reason)
     return bool(won)

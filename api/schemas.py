@@ -1,0 +1,87 @@
+"""The API's JSON shapes; the OpenAPI schema is generated from these.
+
+Choices come from the generate form, so the API offers exactly what the
+pages offer. The form still checks every rule (combinations, images, the
+blocklist): these types only describe the shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from django.conf import settings
+from ninja import Field, Schema
+
+from videos.forms import ASPECT_CHOICES, MODEL_CHOICES, TYPE_CHOICES
+
+Model = Literal[tuple(value for value, _ in MODEL_CHOICES)]  # type: ignore[valid-type]
+GenerationType = Literal[tuple(value for value, _ in TYPE_CHOICES)]  # type: ignore[valid-type]
+AspectRatio = Literal[tuple(value for value, _ in ASPECT_CHOICES)]  # type: ignore[valid-type]
+
+
+class VideoIn(Schema):
+    prompt: str = Field(..., max_length=settings.PROMPT_MAX_LENGTH, description="What the video shows.")
+    model: Model = "veo3_fast"
+    generation_type: GenerationType = "TEXT_2_VIDEO"
+    aspect_ratio: AspectRatio = "16:9"
+    seed: int | None = Field(None, ge=10000, le=99999, description="The same prompt and seed give the same video.")
+    enable_translation: bool = True
+    watermark: str = Field("", max_length=100)
+    image_urls: list[str] = Field(
+        default_factory=list,
+        max_length=3,
+        description="https links: none for TEXT_2_VIDEO; first then last frame for "
+        "FIRST_AND_LAST_FRAMES_2_VIDEO (1–2); REFERENCE_2_VIDEO takes 1–3 (veo3_fast only).",
+    )
+
+
+class VideoOut(Schema):
+    id: int
+    status: str = Field(..., description="queued, submitting, submitted, downloading, succeeded or failed.")
+    progress: int = Field(..., description="An estimate in percent.")
+    video_url: str | None = Field(None, description="Fetch with the same token; null until the video is stored.")
+    error: str | None = None
+    prompt: str
+    model: str
+    generation_type: str
+    aspect_ratio: str
+    seed: int | None
+    enable_translation: bool
+    watermark: str
+    image_urls: list[str]
+    price_credits: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class VideoPage(Schema):
+    items: list[VideoOut]
+    count: int
+    page: int
+    pages: int
+    next: str | None
+
+
+class Balance(Schema):
+    balance: int = Field(..., description="Credits.")
+
+
+class PriceOut(Schema):
+    code: str
+    label: str
+    credits: int
+
+
+class PriceList(Schema):
+    prices: list[PriceOut]
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    fields: list[dict] | None = None
+
+
+class ErrorOut(Schema):
+    error: ErrorBody

@@ -1,0 +1,238 @@
+"""The JSON API under /api/v1/ (django-ninja: the OpenAPI schema at
+/api/v1/openapi.json and the docs page at /api/v1/docs come from the same
+declarations).
+
+Creating a video goes through the generate form and videos.services.job_create,
+exactly as the pages do: one set of rules, caps, limits and charges.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import reverse
+from ninja import Header, NinjaAPI, Query
+from ninja.openapi.docs import Swagger
+
+from billing.selectors import balance_of, price_table
+from billing.services import CapReached, InsufficientCredits, RateLimited, Refused, SubmissionsPaused, UnknownPrice
+from videos import selectors as video_selectors
+from videos import services as video_services
+from videos.forms import IMAGE_SLOTS, GenerateForm
+from videos.models import Job
+from videos.ranges import ranged_file_response
+
+from . import errors, services
+from .auth import TokenAuth, require_write
+from .errors import ApiError
+from .schemas import Balance, ErrorOut, PriceList, VideoIn, VideoOut, VideoPage
+
+api = NinjaAPI(
+    title="Veo Studio API",
+    version="1",
+    description=(
+        "Make videos with Google Veo from your own code. Authenticate with a personal token "
+        "(`Authorization: Bearer veo_...`, made at /account/). Errors are "
+        '`{"error": {"code": "...", "message": "..."}}`.'
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+    docs=Swagger(),  # served from ninja's own static files: no CDN
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+errors.install(api)
+
+ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def file_url(request: HttpRequest | None, job: Job) -> str | None:
+    """Where the token holder fetches the stored video (absolute)."""
+    if video_selectors.video_url(job) is None:
+        return None
+    path = reverse("api:video_file", kwargs={"video_id": job.pk})
+    if request is None:
+        from django.conf import settings
+
+        return settings.PUBLIC_BASE_URL + path
+    return request.build_absolute_uri(path)
+
+
+def video_json(request: HttpRequest | None, job: Job) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "progress": video_selectors.progress(job),
+        "video_url": file_url(request, job),
+        "error": job.error_message or None,
+        **video_services.request_of(job),
+        "image_urls": list(video_services.image_urls(job)),
+        "price_credits": job.price_credits,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def _form_data(payload: VideoIn) -> dict:
+    """The API's JSON as the generate form's fields."""
+    data = {
+        "prompt": payload.prompt,
+        "model": payload.model,
+        "generation_type": payload.generation_type,
+        "aspect_ratio": payload.aspect_ratio,
+        "seed": "" if payload.seed is None else str(payload.seed),
+        "enable_translation": "on" if payload.enable_translation else "",
+        "watermark": payload.watermark,
+    }
+    for slot, url in zip(IMAGE_SLOTS, payload.image_urls, strict=False):
+        data[f"image_url_{slot}"] = url
+    return data
+
+
+def _api_field(name: str) -> str | None:
+    if name == "__all__":
+        return None
+    match = re.fullmatch(r"image_url_(\d)", name)
+    return f"image_urls.{int(match.group(1)) - 1}" if match else name
+
+
+def _create(request: HttpRequest, payload: VideoIn) -> Job:
+    """Validate with the generate form and create through the pages' service.
+    Raises ApiError (nothing written)."""
+    form = GenerateForm(_form_data(payload))
+    if not form.is_valid():
+        fields = [
+            {"field": _api_field(name), "message": error["message"]}
+            for name, field_errors in form.errors.get_json_data().items()
+            for error in field_errors
+        ]
+        raise ApiError(422, "invalid", fields[0]["message"], fields=fields)
+    data = form.cleaned_data
+    try:
+        return video_services.job_create(
+            user=request.user,
+            **{field: data[field] for field in video_services.REQUEST_FIELDS},
+            images=data["images"],
+        )
+    except InsufficientCredits as exc:
+        raise ApiError(402, "insufficient_credits", str(exc)) from exc
+    except UnknownPrice as exc:
+        raise ApiError(422, "not_on_sale", "This model has no price and cannot be ordered now.") from exc
+    except SubmissionsPaused as exc:
+        raise ApiError(503, "paused", exc.message, retry_after=exc.retry_after or 300) from exc
+    except (RateLimited, CapReached, Refused) as exc:
+        code = "rate_limited" if isinstance(exc, RateLimited) else "cap_reached"
+        raise ApiError(429, code, exc.message, retry_after=exc.retry_after or 60) from exc
+
+
+@api.post(
+    "/videos",
+    response={201: VideoOut, 402: ErrorOut, 403: ErrorOut, 409: ErrorOut, 503: ErrorOut, **ERRORS},
+    url_name="videos",
+    summary="Make a video",
+)
+def video_create(
+    request,
+    payload: VideoIn,
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        description="Any string up to 255 characters: the same key and body within 24 h return the first answer "
+        "and charge once; another body is a 422; while the first is running, a 409.",
+    ),
+):
+    """Charged at once (the same price, caps and limits as the pages); refunded
+    if the video fails. The answer is the queued video; poll it, or set a
+    webhook at /account/."""
+    require_write(request)
+    if idempotency_key is None:
+        job = _create(request, payload)
+        return JsonResponse(video_json(request, job), status=201)
+    if not KEY_PATTERN.match(idempotency_key):
+        raise ApiError(422, "invalid", "Idempotency-Key must be 1–255 visible ASCII characters.")
+    claim = services.idempotency_claim(
+        user=request.user, key=idempotency_key, digest=services.body_digest(payload.model_dump(mode="json"))
+    )
+    if claim.conflict == "other_body":
+        raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with another request body.")
+    if claim.conflict == "in_progress":
+        raise ApiError(
+            409, "idempotency_key_in_progress", "A request with this Idempotency-Key is still running.", retry_after=1
+        )
+    if claim.replay is not None:
+        status, body = claim.replay
+        response = JsonResponse(body, status=status)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    try:
+        job = _create(request, payload)
+    except ApiError as exc:
+        if exc.status == 422:  # the same body will always be invalid: keep the answer
+            services.idempotency_finish(claim.row, status=422, body=exc.body())
+        else:  # refused for now (credits, limits): the key may try again
+            services.idempotency_release(claim.row)
+        raise
+    except BaseException:
+        services.idempotency_release(claim.row)
+        raise
+    body = video_json(request, job)
+    services.idempotency_finish(claim.row, status=201, body=body, job_id=job.pk)
+    return JsonResponse(body, status=201)
+
+
+@api.get("/videos", response={200: VideoPage, **ERRORS}, url_name="video_list", summary="Your videos, newest first")
+def video_list(
+    request,
+    page: int = Query(1, ge=1, le=1_000_000),
+    page_size: int = Query(20, ge=1, le=100),
+):
+    jobs = video_selectors.jobs_of(request.user).prefetch_related("images")
+    paginator = Paginator(jobs, page_size)
+    count = paginator.count
+    pages = max(1, math.ceil(count / page_size))
+    items = [video_json(request, job) for job in paginator.page(page)] if page <= pages else []
+    next_url = None
+    if page < pages:
+        next_url = request.build_absolute_uri(f"{reverse('api:video_list')}?page={page + 1}&page_size={page_size}")
+    return {"items": items, "count": count, "page": page, "pages": pages, "next": next_url}
+
+
+def _own_job(request, video_id: int) -> Job:
+    job = video_selectors.jobs_of(request.user).filter(pk=video_id).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+@api.get("/videos/{video_id}", response={200: VideoOut, **ERRORS}, url_name="video", summary="One video")
+def video_get(request, video_id: int):
+    return video_json(request, _own_job(request, video_id))
+
+
+@api.get(
+    "/videos/{video_id}/file",
+    response={200: None, **ERRORS},
+    url_name="video_file",
+    summary="The video file (mp4, Range supported)",
+)
+def video_file(request, video_id: int):
+    job = _own_job(request, video_id)
+    if job.status != Job.Status.SUCCEEDED or not job.video_file:
+        raise ApiError(404, "not_ready", "This video is not ready.")
+    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+
+
+@api.get("/balance", response={200: Balance, **ERRORS}, url_name="balance", summary="Your credits")
+def balance(request):
+    return {"balance": balance_of(request.user.pk)}
+
+
+@api.get("/prices", response={200: PriceList, **ERRORS}, url_name="prices", summary="What things cost, in credits")
+def prices(request):
+    return {
+        "prices": [{"code": p.code, "label": p.label, "credits": p.credits} for p in price_table().values()],
+    }
