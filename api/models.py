@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-TOKEN_PREFIX = "veo_"
+TOKEN_PREFIX = "veo_"  # noqa: S105 (a recognisable prefix, not a secret)
 
 
 def token_hash(raw: str) -> str:

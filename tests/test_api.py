@@ -246,7 +246,7 @@ def test_the_same_key_and_body_answer_the_first_video_and_charge_once(live, alic
     # The same body in another key order and spacing is the same body.
     again = requests.post(
         api(live, "/videos"),
-        data='{ "enable_translation": true,  "prompt": "%s" }' % BODY["prompt"],
+        data='{ "enable_translation": true,  "prompt": "' + BODY["prompt"] + '" }',
         headers={**headers, "Content-Type": "application/json"},
     )
     assert first.status_code == again.status_code == 201
