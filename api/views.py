@@ -46,7 +46,7 @@ api = NinjaAPI(
 )
 errors.install(api)
 
-ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
