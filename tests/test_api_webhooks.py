@@ -126,7 +126,9 @@ def test_delivery_gives_up_after_the_last_retry(live, alice, alice_client, recei
     set_webhook(alice_client, receiver.url)
     receiver.statuses = [503, 503, 503]
     create_video(live, token_create(user=alice, name="t")[1])
-    delivery = wait_for(lambda: WebhookDelivery.objects.filter(attempts=1).first(), timeout=20)
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(attempts=1, lease_until__isnull=True).first(), timeout=20
+    )
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
     webhooks_due()
     delivery.refresh_from_db()
@@ -198,7 +200,9 @@ def test_the_policy_is_checked_again_when_sending(live, alice, alice_client, rec
     set_webhook(alice_client, receiver.url)
     settings.USER_WEBHOOK_PRIVATE_HOSTS = []
     create_video(live, token_create(user=alice, name="t")[1])
-    delivery = wait_for(lambda: WebhookDelivery.objects.filter(attempts=1).first(), timeout=20)
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(attempts=1, lease_until__isnull=True).first(), timeout=20
+    )
     assert delivery.state == "pending" and "https" in delivery.last_error and not receiver.received
 
 
@@ -206,7 +210,9 @@ def test_redirects_are_not_followed(live, alice, alice_client, receiver):
     secret = set_webhook(alice_client, receiver.url)
     receiver.statuses = [302]
     create_video(live, token_create(user=alice, name="t")[1])
-    delivery = wait_for(lambda: WebhookDelivery.objects.filter(attempts=1).first(), timeout=20)
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(attempts=1, lease_until__isnull=True).first(), timeout=20
+    )
     assert delivery.state == "pending" and delivery.last_status == 302 and len(receiver.verified(secret)) == 1
 
 
@@ -259,3 +265,16 @@ def test_the_payload_is_compact_json(alice, alice_client, receiver):
     webhook_deliver(WebhookDelivery.objects.get().pk)  # on commit, outside this test's transaction
     event = receiver.verified(secret)[0]
     assert json.loads(receiver.received[0]["body"]) == event and event["data"]["error"] == "no"
+
+
+def test_the_developer_sections_are_in_chinese(alice_client):
+    import polib
+
+    from .conftest import ROOT
+
+    html = alice_client.get("/account/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "API 令牌" in html and "签名密钥" in html
+    po = polib.pofile(str(ROOT / "api" / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"))
+    assert po.percent_translated() == 100 and not po.fuzzy_entries()
+    compiled = {e.msgid for e in polib.mofile(str(ROOT / "api" / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo"))}
+    assert {e.msgid for e in po} <= compiled
