@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Literal
 
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
 from ninja import Header, NinjaAPI, Query
@@ -62,6 +64,12 @@ def file_url(request: HttpRequest | None, job: Job) -> str | None:
     return request.build_absolute_uri(path)
 
 
+def _when(value) -> str | None:
+    """Datetimes as the schema's own responses write them (ISO 8601, ms, Z),
+    so a stored idempotent answer reads the same as a fresh one."""
+    return DjangoJSONEncoder().default(value) if value else None
+
+
 def video_json(request: HttpRequest | None, job: Job) -> dict:
     return {
         "id": job.pk,
@@ -72,8 +80,8 @@ def video_json(request: HttpRequest | None, job: Job) -> dict:
         **video_services.request_of(job),
         "image_urls": list(video_services.image_urls(job)),
         "price_credits": job.price_credits,
-        "created_at": job.created_at.isoformat(),
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "created_at": _when(job.created_at),
+        "finished_at": _when(job.finished_at),
     }
 
 
@@ -219,8 +227,16 @@ def video_get(request, video_id: int):
     url_name="video_file",
     summary="The video file (mp4, Range supported)",
 )
-def video_file(request, video_id: int):
+def video_file(
+    request,
+    video_id: int,
+    quality: Literal["1080p"] | None = Query(None, description="1080p: the upgraded file, once ready."),
+):
     job = _own_job(request, video_id)
+    if quality == "1080p":
+        if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
+            raise ApiError(404, "not_ready", "The 1080p version is not ready.")
+        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise ApiError(404, "not_ready", "This video is not ready.")
     return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")

@@ -139,13 +139,16 @@ def test_delivery_gives_up_after_the_last_retry(live, alice, alice_client, recei
 def test_an_upgrade_is_announced(live, alice, alice_client, receiver, sim):
     sim.config(hd_delay=0)
     secret = set_webhook(alice_client, receiver.url)
-    video_id = create_video(live, token_create(user=alice, name="t")[1])
+    raw = token_create(user=alice, name="t")[1]
+    video_id = create_video(live, raw)
     wait_for(lambda: len(receiver.received) == 1, timeout=20)
     alice_client.post(f"/videos/{video_id}/upgrade/")
     wait_for(lambda: len(receiver.received) == 2, timeout=20)
     upgrade = receiver.verified(secret)[1]
     assert upgrade["type"] == "upgrade.succeeded" and upgrade["data"]["id"] == video_id
     assert upgrade["data"]["video_url"].endswith(f"/api/v1/videos/{video_id}/file?quality=1080p")
+    hd = requests.get(upgrade["data"]["video_url"], headers={"Authorization": f"Bearer {raw}"})
+    assert hd.status_code == 200 and hd.content[4:8] == b"ftyp"
 
 
 def test_each_final_state_is_announced_once(alice, alice_client, receiver):
