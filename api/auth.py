@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from ninja.security import HttpBearer
 
@@ -28,14 +28,17 @@ def token_admit(token_id: int) -> int | None:
     now = timezone.now()
     expired = now - WINDOW
     rows = ApiToken.objects.filter(pk=token_id)
-    if limit:
-        rows = rows.exclude(window_started_at__gt=expired, window_count__gte=limit)
-    admitted = rows.update(
+    if not limit:
+        # Nothing to count: keep `last_used_at` to the minute, so most
+        # requests write nothing.
+        rows.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=expired)).update(last_used_at=now)
+        return None
+    admitted = rows.exclude(window_started_at__gt=expired, window_count__gte=limit).update(
         window_count=Case(When(window_started_at__gt=expired, then=F("window_count") + 1), default=Value(1)),
         window_started_at=Case(When(window_started_at__gt=expired, then=F("window_started_at")), default=Value(now)),
         last_used_at=now,
     )
-    if admitted or not limit:
+    if admitted:
         return None
     started = ApiToken.objects.filter(pk=token_id).values_list("window_started_at", flat=True).first()
     if started is None:
