@@ -281,3 +281,15 @@ def test_the_developer_sections_are_in_chinese(alice_client):
     assert po.percent_translated() == 100 and not po.fuzzy_entries()
     compiled = {e.msgid for e in polib.mofile(str(ROOT / "api" / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo"))}
     assert {e.msgid for e in po} <= compiled
+
+
+def test_operators_see_tokens_without_secrets_and_can_revoke(alice, admin_client):
+    token, raw = token_create(user=alice, name="laptop")
+    page = admin_client.get("/admin/api/apitoken/").content.decode()
+    assert token.prefix in page and raw not in page and token.secret_hash not in page
+    detail = admin_client.get(f"/admin/api/apitoken/{token.pk}/change/").content.decode()
+    assert token.secret_hash not in detail
+    admin_client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert admin_client.get("/admin/api/webhookdelivery/").status_code == 200
