@@ -25,3 +25,7 @@ def ensure_schedules(**kwargs) -> None:
         name="api.webhooks_due",
         defaults={"func": "api.tasks.webhooks_due", "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
     )
+    Schedule.objects.update_or_create(
+        name="api.housekeeping",
+        defaults={"func": "api.tasks.housekeeping", "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )

@@ -9,3 +9,7 @@ def webhook_deliver(delivery_id: int) -> bool | None:
 
 def webhooks_due() -> int:
     return webhooks.webhooks_due()
+
+
+def housekeeping() -> dict[str, int]:
+    return webhooks.webhooks_housekeeping()

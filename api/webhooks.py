@@ -129,11 +129,23 @@ def webhook_deliver(delivery_id: int) -> bool | None:
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
-    secret = WebhookEndpoint.objects.filter(user_id=delivery.user_id).values_list("secret", flat=True).first()
+    # The user's current URL and secret: a URL changed since the event gets
+    # the retries; a removed one ends them.
+    url, secret = WebhookEndpoint.objects.filter(user_id=delivery.user_id).values_list("url", "secret").first() or (
+        "",
+        "",
+    )
+    if not url:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            state=D.FAILED, last_error="The webhook URL was removed.", lease_until=None, next_attempt_at=None
+        )
+        return False
     body = json.dumps(delivery.payload, separators=(",", ":"))
     headers = signed_headers(secret=secret, msg_id=delivery.msg_id, body=body)
-    sent = outbound.post(delivery.url, body=body.encode(), headers=headers)
+    sent = outbound.post(url, body=body.encode(), headers=headers)
     done = timezone.now()
+    if url != delivery.url:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(url=url)
     if sent.ok:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             state=D.DELIVERED, delivered_at=done, last_status=sent.status, last_error="", lease_until=None
@@ -171,3 +183,20 @@ def webhooks_due(now=None) -> int:
     for delivery_id in due:
         enqueue_delivery(delivery_id)
     return len(due)
+
+
+def webhooks_housekeeping(now=None) -> dict[str, int]:
+    """Forget idempotency keys past IDEMPOTENCY_KEY_HOURS and finished
+    deliveries past USER_WEBHOOK_LOG_DAYS, so neither table grows forever."""
+    from .models import IdempotencyKey
+
+    now = now or timezone.now()
+    keys, _ = IdempotencyKey.objects.filter(
+        created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    ).delete()
+    old, _ = (
+        WebhookDelivery.objects.exclude(state=D.PENDING)
+        .filter(created_at__lt=now - timedelta(days=settings.USER_WEBHOOK_LOG_DAYS))
+        .delete()
+    )
+    return {"idempotency_keys": keys, "deliveries": old}

@@ -293,3 +293,42 @@ def test_operators_see_tokens_without_secrets_and_can_revoke(alice, admin_client
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert admin_client.get("/admin/api/webhookdelivery/").status_code == 200
+
+
+def test_retries_follow_the_current_url_and_stop_when_it_is_removed(live, alice, alice_client, receiver):
+    set_webhook(alice_client, receiver.url)
+    receiver.statuses = [500]
+    create_video(live, token_create(user=alice, name="t")[1])
+    delivery = wait_for(lambda: WebhookDelivery.objects.filter(attempts=1, lease_until__isnull=True).first())
+    moved = receiver.url.replace("/hooks/veo", "/moved")
+    set_webhook(alice_client, moved)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    webhook_deliver(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == "delivered" and delivery.url == moved
+    second = WebhookDelivery.objects.create(
+        user=alice, event_key="x", msg_id="msg_x", event_type="video.failed", url=moved, payload={}
+    )
+    WebhookDelivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())
+    alice_client.post("/account/webhook/", {"url": ""})
+    assert webhook_deliver(second.pk) is False
+    second.refresh_from_db()
+    assert second.state == "failed" and "removed" in second.last_error
+
+
+def test_housekeeping_forgets_old_keys_and_deliveries(alice):
+    from api.models import IdempotencyKey
+    from api.webhooks import webhooks_housekeeping
+
+    old = timezone.now() - timedelta(days=40)
+    IdempotencyKey.objects.create(user=alice, key="old", body_sha256="x")
+    IdempotencyKey.objects.create(user=alice, key="new", body_sha256="x")
+    IdempotencyKey.objects.filter(key="old").update(created_at=old)
+    for state in ("delivered", "pending"):
+        d = WebhookDelivery.objects.create(
+            user=alice, event_key=state, msg_id=f"msg_{state}", event_type="video.failed", url="https://x", payload={}
+        )
+        WebhookDelivery.objects.filter(pk=d.pk).update(created_at=old, state=state)
+    assert webhooks_housekeeping() == {"idempotency_keys": 1, "deliveries": 1}
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    assert list(WebhookDelivery.objects.values_list("state", flat=True)) == ["pending"]

@@ -293,6 +293,8 @@ USER_WEBHOOK_RETRY_DELAYS = env.list(
 )
 USER_WEBHOOK_CONNECT_TIMEOUT = env.float("USER_WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 USER_WEBHOOK_READ_TIMEOUT = env.float("USER_WEBHOOK_READ_TIMEOUT", default=10.0)
+# Finished deliveries stay in the user's log this many days.
+USER_WEBHOOK_LOG_DAYS = env.int("USER_WEBHOOK_LOG_DAYS", default=30)
 
 LOGGING = {
     "version": 1,
