@@ -16,7 +16,7 @@ from .models import TOKEN_PREFIX, ApiToken, token_hash
 WINDOW = timedelta(minutes=1)
 
 
-def token_admit(token_id: int) -> int | None:
+def token_admit(token_id: int, *, last_used_at=None) -> int | None:
     """Count one request against the token's minute. Returns None when
     admitted, else the seconds until the window lets up.
 
@@ -30,8 +30,9 @@ def token_admit(token_id: int) -> int | None:
     rows = ApiToken.objects.filter(pk=token_id)
     if not limit:
         # Nothing to count: keep `last_used_at` to the minute, so most
-        # requests write nothing.
-        rows.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=expired)).update(last_used_at=now)
+        # requests write nothing (and, knowing the row's value, ask nothing).
+        if last_used_at is None or last_used_at < expired:
+            rows.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=expired)).update(last_used_at=now)
         return None
     admitted = rows.exclude(window_started_at__gt=expired, window_count__gte=limit).update(
         window_count=Case(When(window_started_at__gt=expired, then=F("window_count") + 1), default=Value(1)),
@@ -60,7 +61,7 @@ class TokenAuth(HttpBearer):
         )
         if row is None:
             return None
-        wait = token_admit(row.pk)
+        wait = token_admit(row.pk, last_used_at=row.last_used_at)
         if wait is not None:
             raise ApiError(
                 429,

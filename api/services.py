@@ -58,17 +58,22 @@ def idempotency_claim(*, user, key: str, digest: str) -> Claim:
     IDEMPOTENCY_KEY_HOURS are forgotten, and a `running` row older than
     IDEMPOTENCY_RUNNING_SECONDS is taken as abandoned by a dead process."""
     now = timezone.now()
-    IdempotencyKey.objects.filter(
-        user=user, key=key, created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
-    ).delete()
-    try:
-        with transaction.atomic():
-            return Claim(row=IdempotencyKey.objects.create(user=user, key=key, body_sha256=digest))
-    except IntegrityError:
-        pass
-    row = IdempotencyKey.objects.filter(user=user, key=key).first()
-    if row is None:  # released between our insert and our read: try once more
-        return idempotency_claim(user=user, key=key, digest=digest)
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                return Claim(row=IdempotencyKey.objects.create(user=user, key=key, body_sha256=digest))
+        except IntegrityError:
+            pass
+        row = IdempotencyKey.objects.filter(user=user, key=key).first()
+        expired = now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+        if row is not None and row.created_at < expired:
+            IdempotencyKey.objects.filter(pk=row.pk, created_at__lt=expired).delete()  # forgotten: start afresh
+            continue
+        if row is not None:
+            break
+        # Released between our insert and our read: try again.
+    else:
+        return Claim(conflict="in_progress")
     if row.body_sha256 != digest:
         return Claim(conflict="other_body")
     if row.state == IdempotencyKey.State.DONE:

@@ -78,7 +78,8 @@ def video_json(request: HttpRequest | None, job: Job) -> dict:
         "video_url": file_url(request, job),
         "error": job.error_message or None,
         **video_services.request_of(job),
-        "image_urls": list(video_services.image_urls(job)),
+        # Text to video takes no images: no query for them.
+        "image_urls": [] if job.generation_type == "TEXT_2_VIDEO" else list(video_services.image_urls(job)),
         "price_credits": job.price_credits,
         "created_at": _when(job.created_at),
         "finished_at": _when(job.finished_at),
@@ -236,10 +237,16 @@ def video_file(
     if quality == "1080p":
         if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
             raise ApiError(404, "not_ready", "The 1080p version is not ready.")
-        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
+        return _serve(request, job.hd_file, filename=f"veo-{job.pk}-1080p.mp4")
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise ApiError(404, "not_ready", "This video is not ready.")
-    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+    return _serve(request, job.video_file, filename=f"veo-{job.pk}.mp4")
+
+
+def _serve(request, file, *, filename: str):
+    """The stored file the way the pages serve it (one place to follow them:
+    object storage redirects, X-Accel-Redirect)."""
+    return ranged_file_response(request, file, content_type="video/mp4", filename=filename)
 
 
 @api.get("/balance", response={200: Balance, **ERRORS}, url_name="balance", summary="Your credits")

@@ -342,3 +342,15 @@ def test_openapi_schema_and_docs_page_from_our_own_static_files(client, db):
     from django.contrib.staticfiles import finders
 
     assert finders.find("ninja/swagger-ui-bundle.js") and finders.find("ninja/swagger-ui.css")
+
+
+def test_reading_a_video_costs_few_queries(alice, client, settings, django_assert_num_queries):
+    """Token with its user, the per-token count, the video: the API's read
+    path stays as cheap as the page's (session, user, video)."""
+    raw = token_create(user=alice, name="t")[1]
+    job = Job.objects.create(user=alice, prompt="p", price_credits=10, status="succeeded")
+    with django_assert_num_queries(3):
+        assert client.get(f"/api/v1/videos/{job.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    settings.API_REQUESTS_PER_MINUTE = 0
+    with django_assert_num_queries(2):  # last used a moment ago: nothing to write
+        assert client.get(f"/api/v1/videos/{job.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
