@@ -8,7 +8,8 @@ import time
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -33,9 +34,9 @@ CHECKS = [
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_the_schema_holds_and_nothing_answers_500(live, alice, mode, settings_fixture):
-    settings_fixture.API_REQUESTS_PER_MINUTE = 0
-    settings_fixture.USER_SUBMISSIONS_PER_MINUTE = 0
+def test_the_schema_holds_and_nothing_answers_500(live, alice, mode, settings):
+    settings.API_REQUESTS_PER_MINUTE = 0
+    settings.USER_SUBMISSIONS_PER_MINUTE = 0
     credits_grant(user=alice, amount=5000, reason="fuzzing")
     raw = token_create(user=alice, name="fuzz")[1]
     headers = {"Authorization": f"Bearer {raw}"}
@@ -47,7 +48,7 @@ def test_the_schema_holds_and_nothing_answers_500(live, alice, mode, settings_fi
     assert len(operations) >= 6
     for operation in operations:
 
-        @settings(
+        @hypothesis_settings(
             max_examples=EXAMPLES,
             deadline=None,
             derandomize=True,
@@ -61,8 +62,3 @@ def test_the_schema_holds_and_nothing_answers_500(live, alice, mode, settings_fi
 
         check()
     assert time.monotonic() - started < 60
-
-
-@pytest.fixture
-def settings_fixture(settings):
-    return settings
