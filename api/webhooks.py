@@ -53,15 +53,16 @@ def event_for_job(job: Job) -> tuple[str, str, dict]:
     return f"video:{job.pk}", "video.succeeded" if succeeded else "video.failed", data
 
 
-def event_for_upgrade(job: Job) -> tuple[str, str, dict]:
-    succeeded = job.hd_status == Job.HdStatus.SUCCEEDED
+def event_for_upgrade(job: Job, *, reference: str, quality: str, succeeded: bool, error: str) -> tuple[str, str, dict]:
+    """(event key, type, data) for the end of an upgrade; `data.id` is the
+    video's, `video_url` the upgraded file's."""
     data = {
         "id": job.pk,
-        "status": job.hd_status,
-        "video_url": _file_url(job, quality="1080p") if succeeded and job.hd_file else None,
-        "error": job.hd_error or None,
+        "status": "succeeded" if succeeded else "failed",
+        "video_url": _file_url(job, quality=quality) if succeeded else None,
+        "error": error or None,
     }
-    return f"upgrade:{job.pk}:{job.hd_round}", "upgrade.succeeded" if succeeded else "upgrade.failed", data
+    return f"upgrade:{reference}", "upgrade.succeeded" if succeeded else "upgrade.failed", data
 
 
 def webhook_event_record(*, user_id: int, event_key: str, event_type: str, data: dict) -> WebhookDelivery | None:
@@ -96,11 +97,15 @@ def on_job_finished(sender, *, job_id: int, kind: str, **kwargs) -> None:
     webhook_event_record(user_id=job.user_id, event_key=key, event_type=event_type, data=data)
 
 
-def on_upgrade_finished(sender, *, job_id: int, succeeded: bool, **kwargs) -> None:
+def on_upgrade_finished(
+    sender, *, job_id: int, reference: str, quality: str, succeeded: bool, error: str = "", **kwargs
+) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return
-    key, event_type, data = event_for_upgrade(job)
+    key, event_type, data = event_for_upgrade(
+        job, reference=reference, quality=quality, succeeded=succeeded, error=error
+    )
     webhook_event_record(user_id=job.user_id, event_key=key, event_type=event_type, data=data)
 
 

@@ -136,6 +136,19 @@ def test_delivery_gives_up_after_the_last_retry(live, alice, alice_client, recei
     assert webhooks_due() == 0 and len(receiver.received) == 2
 
 
+def test_a_failed_upgrade_is_announced_with_its_reason(live, alice, alice_client, receiver, sim, settings):
+    sim.config(hd_delay=1000)
+    settings.HD_MAX_ATTEMPTS = 1
+    secret = set_webhook(alice_client, receiver.url)
+    video_id = create_video(live, token_create(user=alice, name="t")[1])
+    wait_for(lambda: len(receiver.received) == 1, timeout=20)
+    alice_client.post(f"/videos/{video_id}/upgrade/")
+    wait_for(lambda: len(receiver.received) == 2, timeout=20)
+    upgrade = receiver.verified(secret)[1]
+    assert upgrade["type"] == "upgrade.failed" and upgrade["data"]["id"] == video_id
+    assert upgrade["data"]["video_url"] is None and "1080p" in upgrade["data"]["error"]
+
+
 def test_an_upgrade_is_announced(live, alice, alice_client, receiver, sim):
     sim.config(hd_delay=0)
     secret = set_webhook(alice_client, receiver.url)

@@ -90,7 +90,7 @@ def job_hd_fetch(job_id: int, *, client: kie.KieClient | None = None) -> None:
         if Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
             hd_status=H.SUCCEEDED, hd_file=stored.name, hd_next_at=None
         ):
-            signals.upgrade_finished_after_commit(job.pk, succeeded=True)
+            signals.upgrade_finished_after_commit(job.pk, reference=job.hd_reference, quality="1080p", succeeded=True)
     log.info("job %s: 1080p stored %s", job.pk, stored.name)
 
 
@@ -102,7 +102,9 @@ def hd_fail(job: Job, *, reason) -> bool:
         )
         if won:
             billing.credits_refund(reference=job.hd_reference, reason=f"1080p of video #{job.pk} failed")
-            signals.upgrade_finished_after_commit(job.pk, succeeded=False)
+            signals.upgrade_finished_after_commit(
+                job.pk, reference=job.hd_reference, quality="1080p", succeeded=False, error=reason
+            )
     if won:
         log.warning("job %s: 1080p failed and refunded: %s", job.pk, reason)
     return bool(won)
