@@ -85,3 +85,24 @@ class ErrorBody(Schema):
 
 class ErrorOut(Schema):
     error: ErrorBody
+
+
+class WebhookIn(Schema):
+    url: str = Field(..., max_length=2000, description='Public https URL; "" removes the webhook.')
+
+
+class DeliveryOut(Schema):
+    id: str = Field(..., description="The webhook-id header of the event.")
+    type: str
+    video_id: int | None
+    state: str = Field(..., description="pending, delivered or failed (given up).")
+    attempts: int
+    last_status: int | None
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class WebhookOut(Schema):
+    url: str
+    deliveries: list[DeliveryOut] = Field(..., description="The most recent, newest first.")

@@ -30,7 +30,9 @@ from videos.ranges import ranged_file_response
 from . import errors, services
 from .auth import TokenAuth, require_write
 from .errors import ApiError
-from .schemas import Balance, ErrorOut, PriceList, VideoIn, VideoOut, VideoPage
+from .models import WebhookDelivery
+from .outbound import UrlRefused
+from .schemas import Balance, ErrorOut, PriceList, VideoIn, VideoOut, VideoPage, WebhookIn, WebhookOut
 
 api = NinjaAPI(
     title="Veo Studio API",
@@ -259,3 +261,41 @@ def prices(request):
     return {
         "prices": [{"code": p.code, "label": p.label, "credits": p.credits} for p in price_table().values()],
     }
+
+
+def _webhook_json(user) -> dict:
+    endpoint = services.webhook_of(user)
+    deliveries = WebhookDelivery.objects.filter(user=user)[:30]
+    return {
+        "url": endpoint.url,
+        "deliveries": [
+            {
+                "id": d.msg_id,
+                "type": d.event_type,
+                "video_id": (d.payload.get("data") or {}).get("id"),
+                "state": d.state,
+                "attempts": d.attempts,
+                "last_status": d.last_status,
+                "last_error": d.last_error,
+                "created_at": d.created_at,
+                "delivered_at": d.delivered_at,
+            }
+            for d in deliveries
+        ],
+    }
+
+
+@api.get("/webhook", response={200: WebhookOut, **ERRORS}, url_name="webhook", summary="Your webhook and its log")
+def webhook_get(request):
+    """The signing secret is shown only at /account/."""
+    return _webhook_json(request.user)
+
+
+@api.put("/webhook", response={200: WebhookOut, 403: ErrorOut, **ERRORS}, summary="Set or remove your webhook")
+def webhook_put(request, payload: WebhookIn):
+    require_write(request)
+    try:
+        services.webhook_set_url(user=request.user, url=payload.url)
+    except UrlRefused as exc:
+        raise ApiError(422, "invalid", str(exc), fields=[{"field": "url", "message": str(exc)}]) from exc
+    return _webhook_json(request.user)

@@ -345,3 +345,24 @@ def test_housekeeping_forgets_old_keys_and_deliveries(alice):
     assert webhooks_housekeeping() == {"idempotency_keys": 1, "deliveries": 1}
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
     assert list(WebhookDelivery.objects.values_list("state", flat=True)) == ["pending"]
+
+
+def test_the_webhook_can_be_set_and_read_through_the_api(live, alice, receiver):
+    raw = token_create(user=alice, name="t")[1]
+    headers = {"Authorization": f"Bearer {raw}"}
+    url = f"{live.url}/api/v1/webhook"
+    refused = requests.put(url, json={"url": "https://10.0.0.1/hook"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["fields"][0]["field"] == "url"
+    saved = requests.put(url, json={"url": receiver.url}, headers=headers)
+    assert saved.status_code == 200 and saved.json() == {"url": receiver.url, "deliveries": []}
+    video_id = create_video(live, raw)
+    wait_for(lambda: requests.get(url, headers=headers).json()["deliveries"], timeout=20)
+    log = wait_for(
+        lambda: [d for d in requests.get(url, headers=headers).json()["deliveries"] if d["state"] == "delivered"]
+    )
+    assert log[0]["video_id"] == video_id and log[0]["type"] == "video.succeeded" and log[0]["last_status"] == 200
+    assert "secret" not in requests.get(url, headers=headers).text
+    read_only = token_create(user=alice, name="ro", read_only=True)[1]
+    denied = requests.put(url, json={"url": ""}, headers={"Authorization": f"Bearer {read_only}"})
+    assert denied.status_code == 403
+    assert requests.put(url, json={"url": ""}, headers=headers).json()["url"] == ""
