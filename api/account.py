@@ -1,8 +1,9 @@
 """The developer sections of /account/: API tokens and the webhook.
 
 Each section is a self-contained page (/account/tokens/, /account/webhook/)
-whose body is a partial (`api/_tokens.html`, `api/_webhook.html`) that the
-account page includes with `developer_context(user)`.
+whose body is a partial (`api/_tokens.html`, `api/_webhook.html`); any
+account page shows them with `{% load developer %}{% developer_tokens %}
+{% developer_webhook %}` (api/templatetags/developer.py loads their data).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def developer_context(user, *, token_form=None, webhook_form=None, new_token: st
 def account(request):
     """A minimal account page holding the developer sections (the account
     page proper replaces it and includes the same partials)."""
-    return render(request, "api/account.html", developer_context(request.user))
+    return render(request, "api/account.html")
 
 
 @login_required
@@ -85,9 +86,7 @@ def tokens(request):
         else:
             status = 400
     # The new token is in this answer only: it is not stored anywhere.
-    response = render(
-        request, "api/tokens.html", developer_context(request.user, token_form=form, new_token=new_token), status=status
-    )
+    response = render(request, "api/tokens.html", {"token_form": form, "new_token": new_token}, status=status)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -112,8 +111,8 @@ def webhook(request):
             else:
                 messages.success(request, _("Your webhook is saved."))
                 return redirect("account_webhook")
-        return render(request, "api/webhook.html", developer_context(request.user, webhook_form=form), status=400)
-    return render(request, "api/webhook.html", developer_context(request.user))
+        return render(request, "api/webhook.html", {"webhook_form": form}, status=400)
+    return render(request, "api/webhook.html")
 
 
 @login_required
