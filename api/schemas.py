@@ -13,11 +13,17 @@ from typing import Literal
 from django.conf import settings
 from ninja import Field, Schema
 
-from videos.forms import ASPECT_CHOICES, MODEL_CHOICES, TYPE_CHOICES
+from videos.forms import GenerateForm
 
-Model = Literal[tuple(value for value, _ in MODEL_CHOICES)]  # type: ignore[valid-type]
-GenerationType = Literal[tuple(value for value, _ in TYPE_CHOICES)]  # type: ignore[valid-type]
-AspectRatio = Literal[tuple(value for value, _ in ASPECT_CHOICES)]  # type: ignore[valid-type]
+
+def _choices(field: str):
+    """The generate form's choices for `field`, as a Literal type."""
+    return Literal[tuple(value for value, _label in GenerateForm.base_fields[field].choices)]  # type: ignore[valid-type]
+
+
+Model = _choices("model")
+GenerationType = _choices("generation_type")
+AspectRatio = _choices("aspect_ratio")
 
 
 class VideoIn(Schema):

@@ -12,6 +12,7 @@ import math
 import re
 from typing import Literal
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, JsonResponse
@@ -60,8 +61,6 @@ def file_url(request: HttpRequest | None, job: Job) -> str | None:
         return None
     path = reverse("api:video_file", kwargs={"video_id": job.pk})
     if request is None:
-        from django.conf import settings
-
         return settings.PUBLIC_BASE_URL + path
     return request.build_absolute_uri(path)
 
@@ -72,6 +71,20 @@ def _when(value) -> str | None:
     return DjangoJSONEncoder().default(value) if value else None
 
 
+def _image_urls(request: HttpRequest | None, job: Job) -> list[str]:
+    """The links given, or where an uploaded image is served."""
+    if job.generation_type == "TEXT_2_VIDEO":  # takes no images: no query for them
+        return []
+    urls = []
+    for image in job.images.all():
+        if image.source_url:
+            urls.append(image.source_url)
+        else:
+            path = reverse("videos:input_image", args=[image.token])
+            urls.append(request.build_absolute_uri(path) if request else settings.PUBLIC_BASE_URL + path)
+    return urls
+
+
 def video_json(request: HttpRequest | None, job: Job) -> dict:
     return {
         "id": job.pk,
@@ -79,9 +92,14 @@ def video_json(request: HttpRequest | None, job: Job) -> dict:
         "progress": video_selectors.progress(job),
         "video_url": file_url(request, job),
         "error": job.error_message or None,
-        **video_services.request_of(job),
-        # Text to video takes no images: no query for them.
-        "image_urls": [] if job.generation_type == "TEXT_2_VIDEO" else list(video_services.image_urls(job)),
+        "prompt": job.prompt,
+        "model": job.model,
+        "generation_type": job.generation_type,
+        "aspect_ratio": job.aspect_ratio,
+        "seed": job.seed,
+        "enable_translation": job.enable_translation,
+        "watermark": job.watermark,
+        "image_urls": _image_urls(request, job),
         "price_credits": job.price_credits,
         "created_at": _when(job.created_at),
         "finished_at": _when(job.finished_at),
@@ -111,6 +129,17 @@ def _api_field(name: str) -> str | None:
     return f"image_urls.{int(match.group(1)) - 1}" if match else name
 
 
+def _job_create(user, form: GenerateForm) -> Job:
+    """The pages' service with the form's request. (The house refactor makes
+    the form build one frozen VideoRequest; until it lands, the cleaned
+    fields are passed as the generate view passes them.)"""
+    if hasattr(form, "video_request"):
+        return video_services.job_create(user=user, request=form.video_request())
+    data = form.cleaned_data
+    fields = {field: data[field] for field in video_services.REQUEST_FIELDS}
+    return video_services.job_create(user=user, **fields, images=data["images"])
+
+
 def _create(request: HttpRequest, payload: VideoIn) -> Job:
     """Validate with the generate form and create through the pages' service.
     Raises ApiError (nothing written)."""
@@ -122,13 +151,8 @@ def _create(request: HttpRequest, payload: VideoIn) -> Job:
             for error in field_errors
         ]
         raise ApiError(422, "invalid", fields[0]["message"], fields=fields)
-    data = form.cleaned_data
     try:
-        return video_services.job_create(
-            user=request.user,
-            **{field: data[field] for field in video_services.REQUEST_FIELDS},
-            images=data["images"],
-        )
+        return _job_create(request.user, form)
     except InsufficientCredits as exc:
         raise ApiError(402, "insufficient_credits", str(exc)) from exc
     except UnknownPrice as exc:
