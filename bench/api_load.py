@@ -224,6 +224,6 @@ report(
         row("create a video, API (POST /api/v1/videos)", results["api create"], ceiling),
         row("create a video, API with a fresh Idempotency-Key each", results["api create + key"], ceiling),
         ("jobs created in all", Job.objects.filter(prompt=PROMPT).count()),
-        ("load average at the end (other work on the machine)", "%.1f %.1f %.1f" % os.getloadavg()),
+        ("load average at the end (other work on the machine)", " ".join(f"{x:.1f}" for x in os.getloadavg())),
     ],
 )
