@@ -23,7 +23,7 @@ from api.services import token_create
 from billing.services import credits_grant
 from videos.models import Job
 
-EXAMPLES = 25
+EXAMPLES = 20
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
