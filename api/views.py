@@ -21,11 +21,11 @@ from ninja import Header, NinjaAPI, Query
 from ninja.openapi.docs import Swagger
 
 from billing.selectors import balance_of, price_table
-from billing.services import CapReached, InsufficientCredits, RateLimited, Refused, SubmissionsPaused, UnknownPrice
+from veoproject.refusals import Refusal
 from videos import selectors as video_selectors
 from videos import services as video_services
 from videos.forms import IMAGE_SLOTS, GenerateForm
-from videos.models import Job
+from videos.models import Job, Upgrade
 from videos.ranges import ranged_file_response
 
 from . import errors, services
@@ -129,17 +129,6 @@ def _api_field(name: str) -> str | None:
     return f"image_urls.{int(match.group(1)) - 1}" if match else name
 
 
-def _job_create(user, form: GenerateForm) -> Job:
-    """The pages' service with the form's request. (The house refactor makes
-    the form build one frozen VideoRequest; until it lands, the cleaned
-    fields are passed as the generate view passes them.)"""
-    if hasattr(form, "video_request"):
-        return video_services.job_create(user=user, request=form.video_request())
-    data = form.cleaned_data
-    fields = {field: data[field] for field in video_services.REQUEST_FIELDS}
-    return video_services.job_create(user=user, **fields, images=data["images"])
-
-
 def _create(request: HttpRequest, payload: VideoIn) -> Job:
     """Validate with the generate form and create through the pages' service.
     Raises ApiError (nothing written)."""
@@ -152,16 +141,13 @@ def _create(request: HttpRequest, payload: VideoIn) -> Job:
         ]
         raise ApiError(422, "invalid", fields[0]["message"], fields=fields)
     try:
-        return _job_create(request.user, form)
-    except InsufficientCredits as exc:
-        raise ApiError(402, "insufficient_credits", str(exc)) from exc
-    except UnknownPrice as exc:
-        raise ApiError(422, "not_on_sale", "This model has no price and cannot be ordered now.") from exc
-    except SubmissionsPaused as exc:
-        raise ApiError(503, "paused", exc.message, retry_after=exc.retry_after or 300) from exc
-    except (RateLimited, CapReached, Refused) as exc:
-        code = "rate_limited" if isinstance(exc, RateLimited) else "cap_reached"
-        raise ApiError(429, code, exc.message, retry_after=exc.retry_after or 60) from exc
+        return video_services.job_create(user=request.user, request=form.video_request())
+    except Refusal as exc:
+        # The refusal's own status and code, as the pages' JSON answers
+        # (402 credits, 429 limits, caps and a paused service, 503 no price);
+        # a client told to wait is always told how long.
+        wait = exc.retry_after or (60 if exc.status in (429, 503) else None)
+        raise ApiError(exc.status, exc.code, exc.message, retry_after=wait) from exc
 
 
 @api.post(
@@ -260,10 +246,11 @@ def video_file(
     quality: Literal["1080p"] | None = Query(None, description="1080p: the upgraded file, once ready."),
 ):
     job = _own_job(request, video_id)
-    if quality == "1080p":
-        if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
-            raise ApiError(404, "not_ready", "The 1080p version is not ready.")
-        return _serve(request, job.hd_file, filename=f"veo-{job.pk}-1080p.mp4")
+    if quality:
+        upgrade = job.upgrades.filter(kind=quality, status=Upgrade.Status.SUCCEEDED).exclude(file="").first()
+        if upgrade is None:
+            raise ApiError(404, "not_ready", f"The {quality} version is not ready.")
+        return _serve(request, upgrade.file, filename=f"veo-{job.pk}-{upgrade.kind}.mp4")
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise ApiError(404, "not_ready", "This video is not ready.")
     return _serve(request, job.video_file, filename=f"veo-{job.pk}.mp4")

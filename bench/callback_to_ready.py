@@ -25,8 +25,8 @@ if args.redis:
 tmp = setup(**env)
 from django.conf import settings  # noqa: E402
 
+from kiesim.process import SimulatorProcess  # noqa: E402
 from videos.models import Job  # noqa: E402
-from videos.simulator.process import SimulatorProcess  # noqa: E402
 
 roomy_limits(settings)
 sim = SimulatorProcess("--delay", "1", "--video-bytes", str(10 * 1024 * 1024))

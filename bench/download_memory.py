@@ -16,9 +16,10 @@ args = parser.parse_args()
 size = args.mb * 1024 * 1024
 
 setup(KIE_DOWNLOAD_MAX_BYTES=str(size + 1))
+from kiesim.process import SimulatorProcess  # noqa: E402
 from videos.downloads import store_video  # noqa: E402
-from videos.kie import GenerateRequest, KieClient  # noqa: E402
-from videos.simulator.process import SimulatorProcess  # noqa: E402
+from videos.kie import KieClient  # noqa: E402
+from videos.vocabulary import VideoRequest  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -28,11 +29,11 @@ def peak_mb() -> float:
 sim = SimulatorProcess("--delay", "0")
 try:
     client = KieClient(base_url=sim.url, api_key="bench")
-    small = client.generate(GenerateRequest(prompt="warm-up"))
+    small = client.generate(VideoRequest(prompt="warm-up"))
     store_video(f"{sim.url}/files/{small}.mp4", name="videos/warmup.mp4")  # load every module first
     before = peak_mb()
     sim.config(video_bytes=size)
-    big = client.generate(GenerateRequest(prompt="big"))
+    big = client.generate(VideoRequest(prompt="big"))
     started = time.perf_counter()
     stored = store_video(f"{sim.url}/files/{big}.mp4", name="videos/big.mp4")
     seconds = time.perf_counter() - started

@@ -90,19 +90,9 @@ def user_with_credits(username: str, credits: int):
 
 def submit(user, prompt: str = "A benchmark video of a calm lake", **overrides):
     from videos import services
+    from videos.vocabulary import VideoRequest
 
-    params = dict(
-        prompt=prompt,
-        model="veo3_fast",
-        generation_type="TEXT_2_VIDEO",
-        aspect_ratio="16:9",
-        seed=None,
-        enable_translation=True,
-        watermark="",
-        images=[],
-    )
-    params.update(overrides)
-    return services.job_create(user=user, **params)
+    return services.job_create(user=user, request=VideoRequest(prompt=prompt, **overrides))
 
 
 def wait_until_final(job_ids, timeout: float, tick=None, every: float = 1.0) -> None:

@@ -23,9 +23,9 @@ args = parser.parse_args()
 setup()
 from django.conf import settings  # noqa: E402
 
+from kiesim.process import SimulatorProcess  # noqa: E402
 from videos import services  # noqa: E402
 from videos.models import Job  # noqa: E402
-from videos.simulator.process import SimulatorProcess  # noqa: E402
 
 roomy_limits(settings)
 sim = SimulatorProcess()

@@ -3,9 +3,10 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
+from .exceptions import InsufficientCredits
 from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
 from .selectors import latest_provider_balance, reconciliation
-from .services import InsufficientCredits, breaker_reset, credits_grant
+from .services import breaker_reset, credits_grant
 
 
 class NoAddOrDelete:

@@ -1,7 +1,7 @@
 """The spending rules checked when a submission is admitted.
 
 Each function reads the ledger (the single source of truth for money) and
-raises billing.services.Refused with a message that names the rule and when
+raises billing.exceptions.Refused with a message that names the rule and when
 it lets up. They run inside job_charge's transaction, with the wallet and the
 breaker row locked.
 """
@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .exceptions import CapReached, RateLimited
 from .models import LedgerEntry, Wallet
 
 SPEND_KINDS = (LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND)
@@ -65,8 +66,6 @@ def user_caps(wallet: Wallet) -> tuple[int, int]:
 
 
 def check_rate(*, user_id: int, now: datetime) -> None:
-    from .services import RateLimited
-
     limit = settings.USER_SUBMISSIONS_PER_MINUTE
     if not limit:
         return
@@ -87,8 +86,6 @@ def check_rate(*, user_id: int, now: datetime) -> None:
 
 
 def check_user_caps(*, wallet: Wallet, amount: int, now: datetime) -> None:
-    from .services import CapReached
-
     daily, monthly = user_caps(wallet)
     for cap, start, end, message in (
         (
@@ -111,8 +108,6 @@ def check_user_caps(*, wallet: Wallet, amount: int, now: datetime) -> None:
 
 
 def check_global_caps(*, provider_credits: int, now: datetime) -> None:
-    from .services import CapReached
-
     for cap, start, end, message in (
         (
             settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS,

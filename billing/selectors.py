@@ -1,6 +1,10 @@
 """Reads of credits and prices."""
 
-from django.db.models import Sum
+from datetime import timedelta
+
+from django.db.models import Max, Min, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from .models import BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
 
@@ -50,12 +54,6 @@ def reconciliation(days: int = 14, now=None) -> list[dict]:
     how the provider balance moved (first to last reading of the day, and
     from the last reading of the day before). A large gap means spend the
     app does not know about, or top-ups."""
-    from datetime import timedelta
-
-    from django.db.models import Max, Min
-    from django.db.models.functions import TruncDate
-    from django.utils import timezone
-
     now = now or timezone.now()
     since = (timezone.localtime(now) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     spend = dict(

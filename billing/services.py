@@ -6,6 +6,7 @@ last line of defence."""
 import logging
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
@@ -14,50 +15,21 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import limits
+
+# The exceptions live in billing.exceptions (below the rules that raise
+# them); they are importable from here too, as callers always did.
+from .exceptions import (  # noqa: F401
+    CapReached,
+    InsufficientCredits,
+    RateLimited,
+    Refused,
+    SpendBreakerTripped,
+    SubmissionsPaused,
+    UnknownPrice,
+)
 from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
 
 log = logging.getLogger(__name__)
-
-
-class InsufficientCredits(Exception):
-    def __init__(self, *, needed: int, available: int):
-        self.needed, self.available = needed, available
-        super().__init__(
-            _("This needs %(needed)s credits and you have %(available)s.") % {"needed": needed, "available": available}
-        )
-
-
-class UnknownPrice(Exception):
-    pass
-
-
-class Refused(Exception):
-    """A submission the rules do not allow now; `message` is for the user."""
-
-    def __init__(self, message: str, *, retry_after: int | None = None):
-        super().__init__(message)
-        self.message, self.retry_after = message, retry_after
-
-
-class SubmissionsPaused(Refused):
-    pass
-
-
-class CapReached(Refused):
-    pass
-
-
-class RateLimited(Refused):
-    pass
-
-
-class SpendBreakerTripped(SubmissionsPaused):
-    """Admission found abnormal spend: the breaker must trip. Raised out of
-    the caller's transaction; `admission()` records the trip after it."""
-
-    def __init__(self, message: str, *, reason: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @contextmanager
@@ -291,8 +263,6 @@ def breaker_reset(*, actor: AbstractBaseUser, reason: str) -> bool:
 def provider_balance_record(*, credits: int | None, error: str = "") -> ProviderBalance:
     """Store one reading; email operators when the balance falls below
     PROVIDER_LOW_BALANCE, once per crossing (not once per reading)."""
-    from django.conf import settings
-
     threshold = settings.PROVIDER_LOW_BALANCE
     with transaction.atomic():
         previous = ProviderBalance.objects.select_for_update().filter(credits__isnull=False).first()

@@ -11,7 +11,7 @@ from django.core.servers.basehttp import WSGIServer
 from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
-from videos.simulator.process import SimulatorProcess
+from kiesim.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -71,7 +71,7 @@ def roomy(settings):
 def test_credits_for_five_accept_exactly_five(live, sim, django_user_model, roomy):
     user = make_user(django_user_model, "racer", credits=50)
     statuses = fire(live.url, logged_in_session(live.url, "racer"), 25)
-    assert statuses.count(201) == 5 and statuses.count(400) == 20
+    assert statuses.count(201) == 5 and statuses.count(402) == 20
     assert Job.objects.filter(user=user).count() == 5
     assert balance_of(user.pk) == 0 and wallets_out_of_balance() == []
 

@@ -9,7 +9,8 @@ import requests
 from django.core.files.storage import default_storage
 
 from videos.downloads import DownloadError, check_url, store_video
-from videos.kie import GenerateRequest, KieClient
+from videos.kie import KieClient
+from videos.vocabulary import VideoRequest
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -101,7 +102,7 @@ def test_server_error_is_retryable(hostile, db):
 
 def test_size_cap_is_enforced_while_streaming(sim, settings, db):
     sim.config(video_bytes=5 * 1024 * 1024, delay=0)
-    task_id = KieClient(base_url=sim.url, api_key="k").generate(GenerateRequest(prompt="big"))
+    task_id = KieClient(base_url=sim.url, api_key="k").generate(VideoRequest(prompt="big"))
     settings.KIE_DOWNLOAD_MAX_BYTES = 1024 * 1024
     with pytest.raises(DownloadError, match="limit") as info:
         store_video(f"{sim.url}/files/{task_id}.mp4", name="videos/t/e.mp4")
@@ -116,7 +117,7 @@ def test_size_cap_is_enforced_while_streaming(sim, settings, db):
 def test_simulator_padded_video_is_still_a_valid_mp4(sim):
     """The simulator pads big videos with an mp4 'free' box."""
     sim.config(video_bytes=300_000, delay=0)
-    task_id = KieClient(base_url=sim.url, api_key="k").generate(GenerateRequest(prompt="padded"))
+    task_id = KieClient(base_url=sim.url, api_key="k").generate(VideoRequest(prompt="padded"))
     data = requests.get(f"{sim.url}/files/{task_id}.mp4", timeout=5).content
     assert len(data) == 300_000
     # Walk the top-level boxes: they must tile the file exactly.

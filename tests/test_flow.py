@@ -22,7 +22,7 @@ from videos.models import Job, ProviderCall
 
 from .conftest import generate_data, png_bytes, png_upload, submit, wait_for
 
-SAMPLE = (Path(__file__).resolve().parent.parent / "videos" / "simulator" / "sample.mp4").read_bytes()
+SAMPLE = (Path(__file__).resolve().parent.parent / "kiesim" / "sample.mp4").read_bytes()
 S = Job.Status
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from videos import kie
-from videos.kie import GenerateRequest, KieClient, KieError, parse_callback, parse_status
+from videos.kie import KieClient, KieError, parse_callback, parse_status
+from videos.vocabulary import ImageInput, VideoRequest
 
 
 @pytest.fixture
@@ -18,18 +19,17 @@ def client(sim):
 
 def test_generate_sends_every_parameter(client, sim):
     calls = []
-    request = GenerateRequest(
+    request = VideoRequest(
         prompt="A fox in snow",
         model="veo3_fast",
         generation_type="REFERENCE_2_VIDEO",
-        image_urls=("https://example.com/a.png",),
+        images=(ImageInput(url="https://example.com/a.png"),),
         aspect_ratio="9:16",
         seed=12345,
-        callback_url="https://app.example.com/hooks/kie/t/",
         enable_translation=False,
         watermark="ACME",
     )
-    task_id = client.generate(request, record=calls.append)
+    task_id = client.generate(request, callback_url="https://app.example.com/hooks/kie/t/", record=calls.append)
     assert len(task_id) == 32
     body = sim.task(task_id)["body"]
     assert body == {
@@ -50,9 +50,9 @@ def test_generate_sends_every_parameter(client, sim):
 def test_the_api_key_is_sent_as_bearer_and_never_shown(sim, caplog):
     sim.config(api_key="right-key")
     with pytest.raises(KieError) as info:
-        KieClient(base_url=sim.url, api_key="wrong-key").generate(GenerateRequest(prompt="x"))
+        KieClient(base_url=sim.url, api_key="wrong-key").generate(VideoRequest(prompt="x"))
     assert info.value.code == 401 and info.value.handling.breaker and not info.value.retryable
-    assert KieClient(base_url=sim.url, api_key="right-key").generate(GenerateRequest(prompt="x"))
+    assert KieClient(base_url=sim.url, api_key="right-key").generate(VideoRequest(prompt="x"))
     assert "wrong-key" not in caplog.text and "right-key" not in caplog.text
     assert "right-key" not in repr(KieClient(base_url=sim.url, api_key="right-key"))
 
@@ -72,7 +72,7 @@ def test_the_api_key_is_sent_as_bearer_and_never_shown(sim, caplog):
 def test_each_error_code_is_classified(client, sim, code, retryable, refund, breaker):
     sim.config(generate_error=code)
     with pytest.raises(KieError) as info:
-        client.generate(GenerateRequest(prompt="x"))
+        client.generate(VideoRequest(prompt="x"))
     assert info.value.code == code
     assert (info.value.retryable, info.value.handling.refund, info.value.handling.breaker) == (
         retryable,
@@ -85,15 +85,18 @@ def test_each_error_code_is_classified(client, sim, code, retryable, refund, bre
 def test_error_code_inside_http_200_is_an_error(client, sim):
     sim.config(generate_error=422, error_in_200=True)
     with pytest.raises(KieError) as info:
-        client.generate(GenerateRequest(prompt="x"))
+        client.generate(VideoRequest(prompt="x"))
     assert info.value.code == 422
 
 
 def test_provider_validation_message_is_kept(client):
     with pytest.raises(KieError) as info:
         client.generate(
-            GenerateRequest(
-                prompt="x", generation_type="REFERENCE_2_VIDEO", model="veo3", image_urls=("https://e.com/a.png",)
+            VideoRequest(
+                prompt="x",
+                generation_type="REFERENCE_2_VIDEO",
+                model="veo3",
+                images=(ImageInput(url="https://e.com/a.png"),),
             )
         )
     assert info.value.code == 422 and "veo3_fast" in info.value.message
@@ -105,7 +108,7 @@ def test_refused_connection_is_retryable_and_not_delivered():
         port = s.getsockname()[1]
     with pytest.raises(KieError) as info:
         KieClient(base_url=f"http://127.0.0.1:{port}", api_key="k", connect_timeout=1).generate(
-            GenerateRequest(prompt="x")
+            VideoRequest(prompt="x")
         )
     assert info.value.retryable and not info.value.maybe_delivered and info.value.code is None
 
@@ -113,13 +116,13 @@ def test_refused_connection_is_retryable_and_not_delivered():
 def test_read_timeout_may_have_been_delivered(sim):
     sim.config(latency=1.0)
     with pytest.raises(KieError) as info:
-        KieClient(base_url=sim.url, api_key="k", read_timeout=0.2).generate(GenerateRequest(prompt="x"))
+        KieClient(base_url=sim.url, api_key="k", read_timeout=0.2).generate(VideoRequest(prompt="x"))
     assert info.value.maybe_delivered
 
 
 def test_status_endpoints_follow_a_task(client, sim):
     sim.config(delay=0.2)
-    task_id = client.generate(GenerateRequest(prompt="x"))
+    task_id = client.generate(VideoRequest(prompt="x"))
     assert client.record_info(task_id).state == "pending"
     assert client.query(task_id).state == "pending"
     import time
@@ -139,13 +142,13 @@ def test_unknown_task_is_an_error(client):
 
 def test_credits(client, sim):
     assert client.credits() == 100000
-    client.generate(GenerateRequest(prompt="x"))
+    client.generate(VideoRequest(prompt="x"))
     assert client.credits() == 100000 - 60
 
 
 def test_1080p_is_processing_then_ready(client, sim):
     sim.config(delay=0, hd_delay=0.3)
-    task_id = client.generate(GenerateRequest(prompt="x"))
+    task_id = client.generate(VideoRequest(prompt="x"))
     with pytest.raises(KieError) as info:
         client.get_1080p(task_id)
     assert info.value.retryable

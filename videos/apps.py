@@ -13,6 +13,8 @@ class VideosConfig(AppConfig):
 def ensure_schedules(**kwargs) -> None:
     """The safety-net tick (polls, deadlines, lost tasks) runs every minute,
     the provider balance check every ten."""
+    # Imported here because apps.py is loaded before any app's models are
+    # ready; a module-level import of a model would fail at start-up.
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(

@@ -8,6 +8,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django_q.brokers import get_broker
 
 from billing.models import LedgerEntry, ProviderBalance
 from billing.selectors import breaker_state
@@ -48,8 +49,6 @@ def dashboard_data(now=None) -> dict:
 
 def queue_depth() -> int | None:
     """Tasks waiting in django-q2's broker (None if it cannot be read)."""
-    from django_q.brokers import get_broker
-
     try:
         return get_broker().queue_size()
     except Exception:  # noqa: BLE001 - a dashboard must render whatever the broker does

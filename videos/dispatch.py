@@ -22,7 +22,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from billing.selectors import breaker_is_open
+
 from .models import Job, ProviderGate, SendPermit
+from .queue import enqueue
 
 log = logging.getLogger(__name__)
 S = Job.Status
@@ -36,8 +39,6 @@ DISPATCH_BATCH = 200
 
 def submissions_open() -> bool:
     """Whether new work may go to the provider (the circuit breaker)."""
-    from billing.selectors import breaker_is_open
-
     return not breaker_is_open()
 
 
@@ -81,8 +82,6 @@ def jobs_dispatch() -> list[int]:
 
 
 def _enqueue_all(job_ids: list[int]) -> None:
-    from .services import enqueue
-
     for job_id in job_ids:
         enqueue("submit_job", job_id)
 

@@ -13,22 +13,10 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .services import ImageInput
+from .vocabulary import AspectRatio, GenerationType, ImageInput, VideoModel, VideoRequest
 
 IMAGE_SLOTS = (1, 2, 3)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
-
-MODEL_CHOICES = [("veo3_fast", gettext_lazy("Veo 3 Fast")), ("veo3", gettext_lazy("Veo 3 Quality"))]
-TYPE_CHOICES = [
-    ("TEXT_2_VIDEO", gettext_lazy("Text to video")),
-    ("FIRST_AND_LAST_FRAMES_2_VIDEO", gettext_lazy("First and last frames")),
-    ("REFERENCE_2_VIDEO", gettext_lazy("Reference images")),
-]
-ASPECT_CHOICES = [
-    ("16:9", gettext_lazy("16:9 landscape")),
-    ("9:16", gettext_lazy("9:16 portrait")),
-    ("Auto", gettext_lazy("Auto")),
-]
 
 
 def blocked_terms(prompt: str) -> list[str]:
@@ -54,9 +42,13 @@ def _public_https_url(value: str) -> str:
 
 
 class GenerateForm(forms.Form):
-    model = forms.ChoiceField(choices=MODEL_CHOICES, initial="veo3_fast", label=gettext_lazy("Model"))
-    generation_type = forms.ChoiceField(choices=TYPE_CHOICES, initial="TEXT_2_VIDEO", label=gettext_lazy("Type"))
-    aspect_ratio = forms.ChoiceField(choices=ASPECT_CHOICES, initial="16:9", label=gettext_lazy("Aspect ratio"))
+    model = forms.ChoiceField(choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, label=gettext_lazy("Model"))
+    generation_type = forms.ChoiceField(
+        choices=GenerationType.choices, initial=GenerationType.TEXT, label=gettext_lazy("Type")
+    )
+    aspect_ratio = forms.ChoiceField(
+        choices=AspectRatio.choices, initial=AspectRatio.LANDSCAPE, label=gettext_lazy("Aspect ratio")
+    )
     seed = forms.IntegerField(
         required=False,
         min_value=10000,
@@ -166,19 +158,23 @@ class GenerateForm(forms.Form):
             return data
 
         kind, count = data.get("generation_type"), len(images)
-        if kind == "TEXT_2_VIDEO" and count:
+        if kind == GenerationType.TEXT and count:
             self.add_error("generation_type", _("Text to video takes no images. Remove them or choose another type."))
-        elif kind == "FIRST_AND_LAST_FRAMES_2_VIDEO" and not 1 <= count <= 2:
+        elif kind == GenerationType.FRAMES and not 1 <= count <= 2:
             self.add_error(
                 "generation_type", _("First and last frames needs one or two images: the first frame, then the last.")
             )
-        elif kind == "REFERENCE_2_VIDEO":
+        elif kind == GenerationType.REFERENCE:
             if not 1 <= count <= 3:
                 self.add_error("generation_type", _("Reference images needs one to three images."))
-            if data.get("model") != "veo3_fast":
+            if data.get("model") != VideoModel.VEO3_FAST:
                 self.add_error("model", _("Reference images works only with the Veo 3 Fast model."))
         data["images"] = images
         return data
+
+    def video_request(self) -> VideoRequest:
+        """The valid form as the one request value the services take."""
+        return VideoRequest.from_cleaned(self.cleaned_data)
 
 
 BATCH_MAX_LINES = 20

@@ -24,11 +24,10 @@ import urllib3
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from .vocabulary import VideoRequest
+
 log = logging.getLogger(__name__)
 
-MODELS = ("veo3_fast", "veo3")
-GENERATION_TYPES = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
-ASPECT_RATIOS = ("16:9", "9:16", "Auto")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 
 
@@ -114,37 +113,28 @@ class TaskResult:
         return self.video_urls[0] if self.video_urls else ""
 
 
-@dataclass(frozen=True)
-class GenerateRequest:
-    prompt: str
-    model: str = "veo3_fast"
-    generation_type: str = "TEXT_2_VIDEO"
-    image_urls: tuple[str, ...] = ()
-    aspect_ratio: str = "16:9"
-    seed: int | None = None
-    callback_url: str = ""
-    enable_translation: bool = True
-    watermark: str = ""
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "prompt": self.prompt,
-            "model": self.model,
-            "generationType": self.generation_type,
-            # The sheet spells it aspectRatio, the docs aspect_ratio: send both.
-            "aspectRatio": self.aspect_ratio,
-            "aspect_ratio": self.aspect_ratio,
-            "enableTranslation": self.enable_translation,
-        }
-        if self.image_urls:
-            body["imageUrls"] = list(self.image_urls)
-        if self.seed is not None:
-            body["seeds"] = self.seed
-        if self.callback_url:
-            body["callBackUrl"] = self.callback_url
-        if self.watermark:
-            body["watermark"] = self.watermark
-        return body
+def generate_body(request: VideoRequest, *, callback_url: str = "") -> dict[str, Any]:
+    """The generate call's JSON body for one request, in the provider's spelling."""
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "model": request.model,
+        "generationType": request.generation_type,
+        # The sheet spells it aspectRatio, the docs aspect_ratio: send both.
+        "aspectRatio": request.aspect_ratio,
+        "aspect_ratio": request.aspect_ratio,
+        "enableTranslation": request.enable_translation,
+    }
+    if request.image_urls:
+        body["imageUrls"] = list(request.image_urls)
+    if request.seed is not None:
+        body["seeds"] = request.seed
+    if callback_url:
+        body["callBackUrl"] = callback_url
+    if request.watermark:
+        body["watermark"] = request.watermark
+    if request.resolution:
+        body["resolution"] = request.resolution
+    return body
 
 
 class BadPayload(ValueError):
@@ -173,9 +163,11 @@ class KieClient:
         return f"KieClient({self.base_url!r})"
 
     # --- calls -----------------------------------------------------------
-    def generate(self, request: GenerateRequest, *, record: Recorder | None = None) -> str:
-        """Start a generation; returns the provider's task id."""
-        data = self._call("POST", "/api/v1/veo/generate", json_body=request.body(), record=record)
+    def generate(self, request: VideoRequest, *, callback_url: str = "", record: Recorder | None = None) -> str:
+        """Start a generation; returns the provider's task id. Every image
+        of `request` must be a link the provider can fetch."""
+        body = generate_body(request, callback_url=callback_url)
+        data = self._call("POST", "/api/v1/veo/generate", json_body=body, record=record)
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
             # The provider accepted the request (code 200) but gave no usable id:

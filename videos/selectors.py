@@ -4,6 +4,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.models import LedgerEntry
+
 from .models import Job
 
 S = Job.Status
@@ -75,6 +77,4 @@ def status_payload(job: Job) -> dict:
 
 
 def was_refunded(job: Job) -> bool:
-    from billing.models import LedgerEntry
-
     return LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, reference=job.charge_reference).exists()

@@ -7,8 +7,9 @@ every service here is idempotent and `jobs_tick` finds what was lost.
 from billing.services import provider_balance_record
 
 from . import services
-from .hd import job_hd_fetch
 from .kie import KieError, default_client
+from .models import Upgrade, UpgradeKind
+from .queue import recorder
 
 
 def submit_job(job_id: int) -> None:
@@ -23,14 +24,22 @@ def poll_job(job_id: int) -> None:
     services.job_poll(job_id)
 
 
+def upgrade_job(upgrade_id: int) -> None:
+    services.upgrade_fetch(upgrade_id)
+
+
 def hd_job(job_id: int) -> None:
-    job_hd_fetch(job_id)
+    """A 1080p task queued before upgrades were rows of their own (it names
+    the job): fetch that job's pending 1080p upgrade."""
+    upgrade = Upgrade.objects.filter(job_id=job_id, kind=UpgradeKind.P1080, status=Upgrade.Status.PENDING).first()
+    if upgrade is not None:
+        services.upgrade_fetch(upgrade.pk)
 
 
 def provider_balance_check() -> int | None:
     """Read the provider's credit balance and record it (billing alerts)."""
     try:
-        credits = default_client().credits(record=services.recorder(None))
+        credits = default_client().credits(record=recorder(None))
     except KieError as exc:
         provider_balance_record(credits=None, error=exc.message)
         return None

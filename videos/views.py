@@ -8,11 +8,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.selectors import balance_of, price_table
-from billing.services import InsufficientCredits, Refused, UnknownPrice
+from veoproject import refusals
+from veoproject.refusals import Refusal
 
-from . import hd, notices, selectors, services
+from . import notices, selectors, services
 from .forms import BatchForm, GenerateForm
-from .models import Job, JobImage, Notice, NoticePreference
+from .models import Job, JobImage, Notice, NoticePreference, Upgrade, UpgradeKind
 from .ranges import ranged_file_response
 
 # The provider's advice for good prompts: insertable building blocks.
@@ -53,20 +54,16 @@ def gallery(request):
 def job_new(request):
     form = GenerateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        job, error = _create_from(request, form)
-        if job is not None:
+        try:
+            job = services.job_create(user=request.user, request=form.video_request())
+        except Refusal as refusal:
+            if wants_json(request):
+                return refusals.as_json(refusal)
+            refusals.as_form_error(form, refusal)
+        else:
             if wants_json(request):
                 return JsonResponse(selectors.status_payload(job), status=201)
             return redirect("videos:detail", pk=job.pk)
-        if isinstance(error, Refused):
-            if wants_json(request):
-                response = JsonResponse({"error": error.message}, status=429)
-                if error.retry_after:
-                    response["Retry-After"] = str(error.retry_after)
-                return response
-            form.add_error(None, error.message)
-        else:
-            form.add_error(None, str(error))
     if wants_json(request) and form.errors:
         return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
     prices = price_table()
@@ -85,19 +82,6 @@ def job_new(request):
     )
 
 
-def _create_from(request, form: GenerateForm):
-    """(job, None) or (None, error message) for one valid generate form."""
-    data = form.cleaned_data
-    try:
-        request_fields = {field: data[field] for field in services.REQUEST_FIELDS}
-        job = services.job_create(user=request.user, **request_fields, images=data["images"])
-    except Refused as exc:
-        return None, exc
-    except (InsufficientCredits, UnknownPrice) as exc:
-        return None, exc
-    return job, None
-
-
 @login_required
 def job_batch(request):
     """Several prompts with the same settings; each line succeeds or fails
@@ -111,9 +95,12 @@ def job_batch(request):
                 errors = [e for field_errors in line_form.errors.values() for e in field_errors]
                 results.append({"line": number, "prompt": prompt, "job": None, "error": " ".join(errors)})
                 continue
-            job, error = _create_from(request, line_form)
-            message = getattr(error, "message", None) or (str(error) if error else "")
-            results.append({"line": number, "prompt": prompt, "job": job, "error": message})
+            try:
+                job = services.job_create(user=request.user, request=line_form.video_request())
+            except Refusal as refusal:
+                results.append({"line": number, "prompt": prompt, "job": None, "error": refusals.describe(refusal)})
+            else:
+                results.append({"line": number, "prompt": prompt, "job": job, "error": ""})
     context = {
         "form": form,
         "settings_form": settings_form,
@@ -143,7 +130,8 @@ def job_detail(request, pk: int):
             "progress": selectors.progress(job),
             "refunded": refunded,
             "images": job.images.all(),
-            "hd_price": price_table().get("1080p"),
+            "hd_price": price_table().get(UpgradeKind.P1080),
+            "hd": job.upgrades.filter(kind=UpgradeKind.P1080).first(),
         },
     )
 
@@ -160,10 +148,14 @@ def job_status(request, pk: int):
 def job_file(request, pk: int):
     """The stored video (`?quality=1080p` for the upgrade), owner or staff only."""
     job = _job_or_404(request, pk)
-    if request.GET.get("quality") == "1080p":
-        if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
-            raise Http404("The 1080p version is not ready.")
-        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
+    quality = request.GET.get("quality")
+    if quality:
+        upgrade = job.upgrades.filter(kind=quality, status=Upgrade.Status.SUCCEEDED).exclude(file="").first()
+        if upgrade is None:
+            raise Http404("That version is not ready.")
+        return ranged_file_response(
+            request, upgrade.file, content_type="video/mp4", filename=f"veo-{job.pk}-{upgrade.kind}.mp4"
+        )
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
     return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
@@ -203,11 +195,9 @@ def job_upgrade(request, pk: int):
     if job.user_id != request.user.pk:
         raise Http404("No such video.")
     try:
-        hd.job_hd_request(job=job)
-    except (hd.HdNotAvailable, InsufficientCredits, UnknownPrice) as exc:
-        messages.error(request, str(exc))
-    except Refused as exc:
-        messages.error(request, exc.message)
+        services.upgrade_request(job=job, kind=UpgradeKind.P1080)
+    except Refusal as refusal:
+        refusals.as_message(request, refusal)
     else:
         messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
     return redirect("videos:detail", pk=job.pk)

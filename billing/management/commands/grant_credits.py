@@ -1,8 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.exceptions import InsufficientCredits
 from billing.models import LedgerEntry
-from billing.services import InsufficientCredits, credits_grant
+from billing.services import credits_grant
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ import contextlib
 
 from django.core.management.base import BaseCommand
 
-from videos.simulator.cli import add_arguments, announce, simulator_from
-from videos.simulator.server import serve
+from kiesim.cli import add_arguments, announce, simulator_from
+from kiesim.server import serve
 
 
 class Command(BaseCommand):

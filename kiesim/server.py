@@ -12,8 +12,11 @@ POST /_sim/config, or per request by directives in the prompt:
     [sim:delay=SECONDS] this task takes that long
 
 Control endpoints: GET /_sim/stats, GET /_sim/tasks/<id>, POST /_sim/config,
-POST /_sim/reset. It needs no Django and keeps its state in memory: it is a
-stand-in for someone else's service, not part of the app.
+POST /_sim/reset. It keeps its state in memory and needs no Django settings:
+it is a stand-in for someone else's service, not part of the app. It shares
+the app's request vocabulary (videos.vocabulary: types, aspect ratios,
+resolutions), which is the provider's own; its model list is the provider's
+whole catalogue, which may be larger than what the app sells.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import Request, urlopen
+
+from videos.vocabulary import AspectRatio, GenerationType, Resolution
 
 log = logging.getLogger("kie_simulator")
 
@@ -63,8 +68,9 @@ DEFAULTS: dict[str, Any] = {
 }
 COST = {"veo3_fast": 60, "veo3": 250, "veo3_lite": 30}
 MODELS = set(COST)
-TYPES = {"TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"}
-ASPECTS = {"16:9", "9:16", "Auto"}
+TYPES = set(GenerationType.values)
+ASPECTS = set(AspectRatio.values)
+RESOLUTIONS = set(Resolution.values)
 MESSAGES = {
     400: "1080P is processing. It should be ready in 1-2 minutes.",
     401: "You do not have access permissions",
@@ -359,6 +365,8 @@ def validate(body: dict) -> str:
     for key in ("aspectRatio", "aspect_ratio"):
         if key in body and body[key] not in ASPECTS:
             return f"{key} must be one of {sorted(ASPECTS)}"
+    if "resolution" in body and body["resolution"] not in RESOLUTIONS:
+        return f"resolution must be one of {sorted(RESOLUTIONS)}"
     seeds = body.get("seeds")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or not 10000 <= seeds <= 99999):
         return "seeds must be an integer from 10000 to 99999"

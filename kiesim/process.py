@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class SimulatorProcess:
@@ -16,7 +16,7 @@ class SimulatorProcess:
 
     def __init__(self, *args: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "videos.simulator", "--port", "0", *args],
+            [sys.executable, "-m", "kiesim", "--port", "0", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -1,5 +1,5 @@
 """Command-line options of the simulator, shared by `python -m
-videos.simulator` and `manage.py kie_simulator`."""
+kiesim` and `manage.py kie_simulator`."""
 
 import argparse
 import contextlib

@@ -1,0 +1,11 @@
+"""Why a video request is refused (billing's refusals are in billing.exceptions)."""
+
+from veoproject.refusals import Refusal
+
+
+class UpgradeNotAvailable(Refusal):
+    """The video cannot be upgraded now: not finished, not 16:9, or already
+    being upgraded."""
+
+    code = "upgrade_not_available"
+    status = 409

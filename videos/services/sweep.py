@@ -1,0 +1,88 @@
+"""The scheduled safety net: finds work that is due or was lost.
+
+Run once a minute (videos.tasks.tick), and cheap when there is nothing to
+do: every query walks a small index of due work, oldest first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from .. import dispatch
+from ..models import Job, Upgrade
+from ..queue import enqueue
+from ..retry import poll_interval
+from .settle import job_fail
+from .upgrade import upgrade_fail
+
+S = Job.Status
+
+REQUEUE_AFTER = timedelta(seconds=60)  # a task handed out this long ago and not started is taken as lost
+POLL_BATCH = 1000  # due polls (and lost tasks) handed out per tick; each is a queued task
+
+
+def jobs_tick(now: datetime | None = None) -> dict[str, int]:
+    """Due polls, deadlines, stale workers, lost tasks, free slots and
+    upgrade retries. Returns counts."""
+    now = now or timezone.now()
+    counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0, "dispatched": 0, "upgrades": 0}
+
+    # Each query orders by its due time (oldest first), which also lets the
+    # database walk the small index of due work instead of the whole table.
+    due = (
+        Job.objects.filter(status=S.SUBMITTED, task_id__isnull=False, next_poll_at__lte=now)
+        .order_by("next_poll_at")
+        .values_list("pk", "poll_count", "next_poll_at")[:POLL_BATCH]
+    )
+    for pk, poll_count, due_at in due:
+        # Claim this poll so that an overlapping tick does not send it twice.
+        if Job.objects.filter(pk=pk, status=S.SUBMITTED, next_poll_at=due_at).update(
+            next_poll_at=now + poll_interval(poll_count + 1), poll_count=F("poll_count") + 1
+        ):
+            enqueue("poll_job", pk)
+            counts["polled"] += 1
+
+    for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list(
+        "pk", flat=True
+    ):
+        if job_fail(pk, reason=gettext_lazy("The video took too long and was cancelled. Your credits were returned.")):
+            counts["expired"] += 1
+
+    # A worker died mid-submit: we cannot tell whether the provider got it,
+    # so treat it as possibly delivered (wait for a callback until the deadline).
+    counts["stale"] = Job.objects.filter(status=S.SUBMITTING, lease_until__lt=now).update(
+        status=S.SUBMITTED,
+        submitted_at=now,
+        lease_until=None,
+        deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+    )
+
+    lost = (
+        Job.objects.filter(Q(status=S.QUEUED, dispatched_at__isnull=False) | Q(status=S.DOWNLOADING))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
+        .order_by("next_attempt_at")
+        .values_list("pk", "status")[:POLL_BATCH]
+    )
+    for pk, status in lost:
+        enqueue("submit_job" if status == S.QUEUED else "download_job", pk)
+        counts["requeued"] += 1
+
+    counts["dispatched"] = len(dispatch.jobs_dispatch())
+    dispatch.permits_prune(now)
+
+    pending = Upgrade.objects.filter(status=Upgrade.Status.PENDING)
+    for upgrade in pending.filter(deadline_at__lt=now).order_by("deadline_at")[:POLL_BATCH]:
+        if upgrade_fail(upgrade, reason=gettext_lazy("The upgrade took too long. Your credits were returned.")):
+            counts["expired"] += 1
+    due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
+    for pk in due.values_list("pk", flat=True)[:POLL_BATCH]:
+        enqueue("upgrade_job", pk, mark=False)
+        counts["upgrades"] += 1
+    return counts
