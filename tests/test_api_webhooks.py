@@ -366,3 +366,18 @@ def test_the_webhook_can_be_set_and_read_through_the_api(live, alice, receiver):
     denied = requests.put(url, json={"url": ""}, headers={"Authorization": f"Bearer {read_only}"})
     assert denied.status_code == 403
     assert requests.put(url, json={"url": ""}, headers=headers).json()["url"] == ""
+
+
+def test_a_reused_video_is_announced_too(live, alice, alice_client, receiver):
+    secret = set_webhook(alice_client, receiver.url)
+    raw = token_create(user=alice, name="t")[1]
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = {"prompt": BODY["prompt"], "seed": 24680}
+    first = requests.post(f"{live.url}/api/v1/videos", json=body, headers=headers).json()
+    wait_for(lambda: len(receiver.received) == 1, timeout=20)
+    again = requests.post(f"{live.url}/api/v1/videos", json=body, headers=headers).json()
+    assert again["status"] == "succeeded" and again["id"] != first["id"]  # reused: final at once
+    wait_for(lambda: len(receiver.received) == 2, timeout=20)
+    events = receiver.verified(secret)
+    assert [e["data"]["id"] for e in events] == [first["id"], again["id"]]
+    assert {e["type"] for e in events} == {"video.succeeded"}
