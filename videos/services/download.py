@@ -19,10 +19,9 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
-from .. import dispatch, notices, posters
+from .. import dispatch, notices, posters, retry
 from ..downloads import DownloadError, store_video
 from ..models import Job
-from ..retry import MAX_DOWNLOAD_ATTEMPTS
 from .settle import job_fail
 
 log = logging.getLogger(__name__)
@@ -49,9 +48,10 @@ def job_download(job_id: int) -> None:
         stored = store_video(job.provider_video_url, name=name)
     except DownloadError as exc:
         log.warning("job %s: download attempt %s failed: %s", job.pk, job.attempts, exc)
-        if exc.retryable and job.attempts < MAX_DOWNLOAD_ATTEMPTS:
+        delay = retry.retry_delay("download", job.attempts) if exc.retryable else None
+        if delay is not None:
             Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
-                lease_until=None, next_attempt_at=now + timedelta(seconds=15 * 2**job.attempts), enqueued_at=None
+                lease_until=None, next_attempt_at=now + delay, enqueued_at=None
             )
         else:
             reason = format_lazy(gettext_lazy("We could not save the video: {}"), exc)

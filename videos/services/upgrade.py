@@ -23,12 +23,11 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import kie, signals
+from .. import kie, retry, signals
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
 from ..models import Job, Upgrade, UpgradeKind
 from ..queue import enqueue, recorder
-from ..retry import upgrade_retry_delay
 from .settle import in_language_of
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> No
         url = (client or kie.default_client()).get_1080p(upgrade.task_id, record=recorder(job.pk))
         stored = store_video(url, name=f"videos/{job.user_id}/{secrets.token_urlsafe(16)}-{upgrade.kind}.mp4")
     except (kie.KieError, DownloadError) as exc:
-        delay = upgrade_retry_delay(upgrade.attempts) if exc.retryable else None
+        delay = retry.retry_delay("upgrade", upgrade.attempts) if exc.retryable else None
         if delay is not None:
             Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(next_attempt_at=timezone.now() + delay)
             log.info("job %s: %s not ready (attempt %s): %s", job.pk, upgrade.kind, upgrade.attempts, exc)
