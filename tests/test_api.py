@@ -276,6 +276,20 @@ def test_a_key_still_running_is_409(live, alice, alice_token):
     assert not Job.objects.exists()
 
 
+def test_a_key_left_running_by_a_dead_process_is_taken_over(live, alice, alice_token):
+    from api.schemas import VideoIn
+    from api.services import body_digest
+
+    digest = body_digest(VideoIn(**BODY).model_dump(mode="json"))
+    row = IdempotencyKey.objects.create(user=alice, key="orphan", body_sha256=digest)
+    IdempotencyKey.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    headers = {**bearer(alice_token), "Idempotency-Key": "orphan"}
+    response = requests.post(api(live, "/videos"), json=BODY, headers=headers)
+    assert response.status_code == 201
+    row.refresh_from_db()
+    assert row.state == "done" and row.job_id == response.json()["id"] and balance_of(alice.pk) == 40
+
+
 def test_keys_are_per_user_and_kept_24_hours(live, alice, bob, alice_token, bob_token):
     key = {"Idempotency-Key": "shared-name"}
     a = requests.post(api(live, "/videos"), json=BODY, headers={**bearer(alice_token), **key}).json()
