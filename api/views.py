@@ -3,13 +3,13 @@
 declarations).
 
 Creating a video goes through the generate form and videos.services.job_create,
-exactly as the pages do: one set of rules, caps, limits and charges.
+exactly as the pages do (api/create.py): one set of rules, caps, limits and
+charges.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal
 
 from django.conf import settings
@@ -21,14 +21,11 @@ from ninja import Header, NinjaAPI, Query
 from ninja.openapi.docs import Swagger
 
 from billing.selectors import balance_of, price_table
-from veoproject.refusals import Refusal
 from videos import selectors as video_selectors
-from videos import services as video_services
-from videos.forms import IMAGE_SLOTS, GenerateForm
 from videos.models import Job, Upgrade
 from videos.ranges import ranged_file_response
 
-from . import errors, services
+from . import create, errors, services
 from .auth import TokenAuth, require_write
 from .errors import ApiError
 from .models import WebhookDelivery
@@ -52,7 +49,6 @@ api = NinjaAPI(
 errors.install(api)
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def file_url(request: HttpRequest | None, job: Job) -> str | None:
@@ -106,50 +102,6 @@ def video_json(request: HttpRequest | None, job: Job) -> dict:
     }
 
 
-def _form_data(payload: VideoIn) -> dict:
-    """The API's JSON as the generate form's fields."""
-    data = {
-        "prompt": payload.prompt,
-        "model": payload.model,
-        "generation_type": payload.generation_type,
-        "aspect_ratio": payload.aspect_ratio,
-        "seed": "" if payload.seed is None else str(payload.seed),
-        "enable_translation": "on" if payload.enable_translation else "",
-        "watermark": payload.watermark,
-    }
-    for slot, url in zip(IMAGE_SLOTS, payload.image_urls, strict=False):
-        data[f"image_url_{slot}"] = url
-    return data
-
-
-def _api_field(name: str) -> str | None:
-    if name == "__all__":
-        return None
-    match = re.fullmatch(r"image_url_(\d)", name)
-    return f"image_urls.{int(match.group(1)) - 1}" if match else name
-
-
-def _create(request: HttpRequest, payload: VideoIn) -> Job:
-    """Validate with the generate form and create through the pages' service.
-    Raises ApiError (nothing written)."""
-    form = GenerateForm(_form_data(payload))
-    if not form.is_valid():
-        fields = [
-            {"field": _api_field(name), "message": error["message"]}
-            for name, field_errors in form.errors.get_json_data().items()
-            for error in field_errors
-        ]
-        raise ApiError(422, "invalid", fields[0]["message"], fields=fields)
-    try:
-        return video_services.job_create(user=request.user, request=form.video_request())
-    except Refusal as exc:
-        # The refusal's own status and code, as the pages' JSON answers
-        # (402 credits, 429 limits, caps and a paused service, 503 no price);
-        # a client told to wait is always told how long.
-        wait = exc.retry_after or (60 if exc.status in (429, 503) else None)
-        raise ApiError(exc.status, exc.code, exc.message, retry_after=wait) from exc
-
-
 @api.post(
     "/videos",
     response={201: VideoOut, 402: ErrorOut, 403: ErrorOut, 409: ErrorOut, 503: ErrorOut, **ERRORS},
@@ -171,38 +123,15 @@ def video_create(
     webhook at /account/."""
     require_write(request)
     if idempotency_key is None:
-        job = _create(request, payload)
+        job = create.video_create(user=request.user, payload=payload)
         return JsonResponse(video_json(request, job), status=201)
-    if not KEY_PATTERN.match(idempotency_key):
-        raise ApiError(422, "invalid", "Idempotency-Key must be 1–255 visible ASCII characters.")
-    claim = services.idempotency_claim(
-        user=request.user, key=idempotency_key, digest=services.body_digest(payload.model_dump(mode="json"))
+    status, body, replayed = create.video_create_once(
+        user=request.user, payload=payload, key=idempotency_key, render=lambda job: video_json(request, job)
     )
-    if claim.conflict == "other_body":
-        raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with another request body.")
-    if claim.conflict == "in_progress":
-        raise ApiError(
-            409, "idempotency_key_in_progress", "A request with this Idempotency-Key is still running.", retry_after=1
-        )
-    if claim.replay is not None:
-        status, body = claim.replay
-        response = JsonResponse(body, status=status)
+    response = JsonResponse(body, status=status)
+    if replayed:
         response["Idempotent-Replayed"] = "true"
-        return response
-    try:
-        job = _create(request, payload)
-    except ApiError as exc:
-        if exc.status == 422:  # the same body will always be invalid: keep the answer
-            services.idempotency_finish(claim.row, status=422, body=exc.body())
-        else:  # refused for now (credits, limits): the key may try again
-            services.idempotency_release(claim.row)
-        raise
-    except BaseException:
-        services.idempotency_release(claim.row)
-        raise
-    body = video_json(request, job)
-    services.idempotency_finish(claim.row, status=201, body=body, job_id=job.pk)
-    return JsonResponse(body, status=201)
+    return response
 
 
 @api.get("/videos", response={200: VideoPage, **ERRORS}, url_name="video_list", summary="Your videos, newest first")
