@@ -94,8 +94,10 @@ def test_json_submission_without_enough_credits_answers_402(client, django_user_
     assert not Job.objects.exists()
 
 
-def test_spend_in_window_trips_the_breaker(alice_client, bob_client, sim, settings):
+def test_spend_in_window_trips_the_breaker(alice_client, bob_client, alice, bob, sim, settings):
     settings.BREAKER_WINDOW_LIMIT = 100
+    for user in (alice, bob):  # paying accounts: free-tier spend never trips it (test_grant_abuse.py)
+        credits_grant(user=user, amount=10, reason="bought")
     job_after(submit(alice_client))
     refused(submit(bob_client), "paused")
     assert breaker_is_open()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing.models import BreakerEvent, LedgerEntry
 from billing.selectors import balance_of, breaker_is_open, ledger_sum_of
 from billing.services import breaker_reset
-from videos import dispatch, services
+from videos import dispatch, services, tasks
 from videos.models import Job, SendPermit, Upgrade
 
 from .conftest import make_user, submit, wait_for
@@ -148,13 +148,13 @@ def test_account_problems_trip_the_breaker_and_stop_submissions(live, sim, alice
 
 def test_running_slots_queue_work_in_order(live, sim, alice_client, alice, settings):
     settings.USER_RUNNING_SLOTS = 1
-    sim.config(delay=0.4)
+    sim.config(delay=2.0)  # long enough that the first is still generating while the others are asked for
     jobs = [job_after(submit(alice_client, prompt=f"clip {i}")) for i in range(3)]
     states = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("id").values_list("status", "dispatched_at"))
     assert states[0][0] == S.SUBMITTED and [s for s, _ in states[1:]] == [S.QUEUED, S.QUEUED]
     assert all(d is None for _, d in states[1:])  # waiting for a slot, not dispatched
     for job in jobs:
-        settled(job)
+        settled(job, timeout=20)
     order = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("submitted_at").values_list("pk", flat=True))
     assert order == [j.pk for j in jobs]
     assert sim.calls("generate") == 3 and balance_of(alice.pk) == 20
@@ -279,6 +279,15 @@ def test_a_failed_1080p_can_be_asked_again_and_is_charged_again(live, sim, alice
     assert second.reference != first.reference
     second.refresh_from_db()
     assert second.status == "succeeded" and balance_of(alice.pk) == 38 == ledger_sum_of(alice.pk)
+
+
+def test_a_1080p_task_queued_before_upgrades_were_rows_still_runs(live, sim, alice_client):
+    job, upgrade = upgrade_asked(alice_client, sim, hd_delay=1000)
+    sim.config(hd_delay=0)
+    time_passes(upgrade, "next_attempt_at")
+    tasks.hd_job(job.pk)  # such a task names the job, not the upgrade
+    upgrade.refresh_from_db()
+    assert upgrade.status == "succeeded" and upgrade.file
 
 
 def test_1080p_only_for_finished_landscape_videos_of_the_owner(live, sim, alice_client, bob_client, alice):

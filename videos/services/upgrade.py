@@ -82,7 +82,12 @@ def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> No
     try:
         url = (client or kie.default_client()).get_1080p(upgrade.task_id, record=recorder(job.pk))
         stored = store_video(url, name=f"videos/{job.user_id}/{secrets.token_urlsafe(16)}-{upgrade.kind}.mp4")
-    except (kie.KieError, DownloadError) as exc:
+    except Exception as exc:  # every fault ends in a retry or a refund
+        if not isinstance(exc, kie.KieError | DownloadError):
+            # Our own fault (storage down, a bug): a retryable attempt like
+            # any other, so the attempt bound and the deadline still hold.
+            log.exception("job %s: %s attempt %s crashed", job.pk, upgrade.kind, upgrade.attempts)
+            exc = DownloadError(f"an internal error ({type(exc).__name__})", retryable=True)
         delay = retry.retry_delay("upgrade", upgrade.attempts) if exc.retryable else None
         if delay is not None:
             Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(next_attempt_at=timezone.now() + delay)
