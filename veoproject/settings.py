@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "billing",
     "videos",
     "pages",
+    "ninja",  # its static files serve the API docs page (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -383,6 +385,26 @@ VIDEO_REUSE_PERCENT = env.int("VIDEO_REUSE_PERCENT", default=0)
 # --- 1080p upgrade ---------------------------------------------------------
 HD_RETRY_SECONDS = env.int("HD_RETRY_SECONDS", default=25)
 HD_MAX_ATTEMPTS = env.int("HD_MAX_ATTEMPTS", default=16)
+
+# --- Developer API and user webhooks ----------------------------------------
+# Requests a minute per API token (0: no limit).
+API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=120)
+# An Idempotency-Key is remembered this long; a request still "running"
+# after IDEMPOTENCY_RUNNING_SECONDS is taken as lost with its process.
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
+IDEMPOTENCY_RUNNING_SECONDS = env.int("IDEMPOTENCY_RUNNING_SECONDS", default=300)
+# Hosts (names or addresses, any port) a user's webhook may reach although
+# private, and over plain http. Tests use 127.0.0.1.
+USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
+# Seconds between attempts after a failed delivery (Standard Webhooks'
+# suggested schedule); the minute sweep picks retries up.
+USER_WEBHOOK_RETRY_DELAYS = env.list(
+    "USER_WEBHOOK_RETRY_DELAYS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+USER_WEBHOOK_CONNECT_TIMEOUT = env.float("USER_WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+USER_WEBHOOK_READ_TIMEOUT = env.float("USER_WEBHOOK_READ_TIMEOUT", default=10.0)
+# Finished deliveries stay in the user's log this many days.
+USER_WEBHOOK_LOG_DAYS = env.int("USER_WEBHOOK_LOG_DAYS", default=30)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from accounts import views as accounts
 from accounts.forms import AdminLoginForm
+from api.views import api as api_v1
 from billing import views as billing_views
 from pages import views as page_views
 from videos import callbacks
@@ -43,6 +44,8 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_v1.urls),
+    path("account/", include("api.urls")),  # the api app's sections (tokens, webhook); see api/account.py
 ]
 
 admin.site.login_form = AdminLoginForm  # the site's failed-login throttle, in the admin too
