@@ -24,3 +24,4 @@ max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "50000"))  # a guard again
 max_requests_jitter = max_requests // 5  # workers recycle at different times
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+logger_class = "veoproject.gunicorn_logging.RedactingLogger"  # callback tokens never reach the access log

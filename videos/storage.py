@@ -129,6 +129,11 @@ class Spool:
         self.size += len(chunk)
 
     @property
+    def file(self) -> IO[bytes]:
+        """The temporary file itself, to inspect what was written (seek freely)."""
+        return self._file
+
+    @property
     def sha256(self) -> str:
         return self._digest.hexdigest()
 
