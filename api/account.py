@@ -66,13 +66,6 @@ def developer_context(user, *, token_form=None, webhook_form=None, new_token: st
 
 
 @login_required
-def account(request):
-    """A minimal account page holding the developer sections (the account
-    page proper replaces it and includes the same partials)."""
-    return render(request, "api/account.html")
-
-
-@login_required
 def tokens(request):
     form = TokenForm(request.POST or None)
     new_token = ""

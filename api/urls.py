@@ -5,7 +5,6 @@ from django.urls import path
 from . import account
 
 urlpatterns = [
-    path("", account.account, name="account"),
     path("tokens/", account.tokens, name="account_tokens"),
     path("tokens/<int:token_id>/revoke/", account.token_revoke, name="account_token_revoke"),
     path("webhook/", account.webhook, name="account_webhook"),

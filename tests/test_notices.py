@@ -19,7 +19,7 @@ def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):
         (failed.pk, "failed"),
     }
     page = alice_client.get("/videos/").content.decode()
-    assert '<span class="count" data-unread>2</span>' in page
+    assert '<span class="count" data-unread aria-hidden="true">2</span>' in page and "Notices: 2 unread" in page
     html = alice_client.get("/videos/notices/").content.decode()
     assert f"Video #{ready.pk}</a>\n            is ready." in html
     assert "10 credits were returned" in html

@@ -41,8 +41,10 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "accounts",
+    "django_htmx",
     "billing",
     "videos",
+    "pages",
     "ninja",  # its static files serve the API docs page (no CDN)
     "api",
 ]
@@ -55,10 +57,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "pages.middleware.ProfileLanguageMiddleware",  # the language saved on /account/, in a new browser too
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: answer live regions with their fragment
 ]
 
 ROOT_URLCONF = "veoproject.urls"
@@ -287,6 +291,25 @@ KIE_CALLBACK_MAX_DEPTH = env.int("KIE_CALLBACK_MAX_DEPTH", default=16)
 # Hosts (names or addresses, any port) a user webhook may reach although they
 # are private or loopback; every other host must be public (untrusted.urlpolicy).
 USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
+
+# --- Card payments (Stripe) ------------------------------------------------
+# No secret key: buying is off and the buy page says so. A loopback
+# STRIPE_API_BASE means the embedded fake Stripe (localstripe, started by
+# bin/dev and the tests); the pages then load its mock Stripe.js instead of
+# Stripe's own.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# Webhook events signed longer ago than this are refused (Stripe's default).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=20.0)
+# Card testing defence: payments a user may start an hour, and card
+# confirmations tried on one payment.
+PAYMENTS_PER_HOUR = env.int("PAYMENTS_PER_HOUR", default=20)
+PAYMENT_ATTEMPTS = env.int("PAYMENT_ATTEMPTS", default=3)
+# Failed redeem attempts a user may make per hour before being made to wait.
+REDEEM_FAILURES_PER_HOUR = env.int("REDEEM_FAILURES_PER_HOUR", default=10)
 
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
