@@ -5,8 +5,6 @@ from django.utils import translation
 
 from .models import Profile
 
-CHECKED = "profile_language_checked"
-
 
 class ProfileLanguageMiddleware:
     """After authentication: a signed-in person without a language cookie
@@ -20,18 +18,9 @@ class ProfileLanguageMiddleware:
     def __call__(self, request):
         language = None
         user = getattr(request, "user", None)
-        if (
-            settings.LANGUAGE_COOKIE_NAME not in request.COOKIES
-            and not request.session.get(CHECKED)  # before touching the user: that is a query too
-            and user is not None
-            and user.is_authenticated
-        ):
+        # The cookie first: asking whether the user is signed in reads the user.
+        if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES and user is not None and user.is_authenticated:
             language = Profile.objects.filter(user=user).values_list("language", flat=True).first()
-            # Without a saved language there is no cookie to set: remember in
-            # the session that the profile was looked at, or every request of
-            # this browser (status checks of open job pages included) would
-            # read the user and the profile again.
-            request.session[CHECKED] = True
             if language:
                 translation.activate(language)
                 request.LANGUAGE_CODE = translation.get_language()

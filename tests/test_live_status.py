@@ -50,6 +50,9 @@ def logged_in(django_user_model, name: str, **extra) -> tuple[Client, object]:
     user = make_user(django_user_model, name, **extra)
     client = Client()
     client.force_login(user)
+    # A browser that has its language cookie (pages.middleware otherwise
+    # looks the profile up on each request of a person with none saved).
+    client.cookies["django_language"] = "en"
     return client, user
 
 
