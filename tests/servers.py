@@ -109,16 +109,21 @@ class SeaweedFS:
         while True:  # the gateway answers before the filer is ready to take a bucket
             try:
                 self.client().create_bucket(Bucket=self.bucket)
-                return self
+                break
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    return self
+                    break
                 if time.monotonic() > deadline:
                     raise
             except BotoCoreError:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.3)
+        # The first write allocates the volumes (seconds on a busy machine):
+        # ready means ready to store, not only to answer.
+        self.client().put_object(Bucket=self.bucket, Key="ready", Body=b"ready")
+        self.client().delete_object(Bucket=self.bucket, Key="ready")
+        return self
 
     def client(self):
         import boto3
