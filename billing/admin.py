@@ -85,8 +85,9 @@ class WalletAdmin(NoAddOrDelete, admin.ModelAdmin):
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = ("code", "label", "credits", "provider_credits", "cost_usd", "updated_at")
+    list_display = ("code", "model", "resolution", "label", "credits", "provider_credits", "cost_usd", "updated_at")
     list_editable = ("credits", "provider_credits", "cost_usd")
+    list_filter = ("model", "resolution")
 
 
 class ReasonForm(forms.Form):

@@ -46,7 +46,7 @@ def assert_refused(response, text: str, alice, sim):
         ({"generation_type": "REFERENCE_2_VIDEO"}, "needs one to three images"),
         (
             {"generation_type": "REFERENCE_2_VIDEO", "model": "veo3", "image_url_1": URL},
-            "only with the Veo 3 Fast model",
+            "only with the Veo 3 Fast and Lite models",
         ),
         ({"generation_type": "REFERENCE_2_VIDEO", "image_url_2": URL}, "fill the image slots in order"),
         (

@@ -28,6 +28,7 @@ def test_generate_sends_every_parameter(client, sim):
         seed=12345,
         enable_translation=False,
         watermark="ACME",
+        resolution="1080p",
     )
     task_id = client.generate(request, callback_url="https://app.example.com/hooks/kie/t/", record=calls.append)
     assert len(task_id) == 32

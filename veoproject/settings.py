@@ -222,6 +222,7 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 VEO_TYPICAL_SECONDS = {
     "veo3_fast": env.float("VEO_TYPICAL_SECONDS_FAST", default=150),
     "veo3": env.float("VEO_TYPICAL_SECONDS_QUALITY", default=240),
+    "veo3_lite": env.float("VEO_TYPICAL_SECONDS_LITE", default=120),
 }
 # A submitted job with no result after this long is failed and refunded.
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=30 * 60)
@@ -269,6 +270,10 @@ KIE_RETRY_DELAYS = env.list("KIE_RETRY_DELAYS", cast=int, default=[30, 60, 120, 
 VIDEO_REUSE_SCOPE = env.str("VIDEO_REUSE_SCOPE", default="user")
 # What a reused video costs, in percent of the model's price.
 VIDEO_REUSE_PERCENT = env.int("VIDEO_REUSE_PERCENT", default=0)
+
+# A "success" with no video that stays empty this long is the provider's
+# safety filter (a failure, refunded); before it, the URLs may still come.
+KIE_EMPTY_RESULT_GRACE_SECONDS = env.float("KIE_EMPTY_RESULT_GRACE_SECONDS", default=120)
 
 # --- 1080p upgrade ---------------------------------------------------------
 HD_RETRY_SECONDS = env.int("HD_RETRY_SECONDS", default=25)

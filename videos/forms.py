@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .vocabulary import AspectRatio, GenerationType, ImageInput, VideoModel, VideoRequest
+from .vocabulary import REFERENCE_MODELS, AspectRatio, GenerationType, ImageInput, Resolution, VideoModel, VideoRequest
 
 IMAGE_SLOTS = (1, 2, 3)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
@@ -48,6 +48,11 @@ class GenerateForm(forms.Form):
     )
     aspect_ratio = forms.ChoiceField(
         choices=AspectRatio.choices, initial=AspectRatio.LANDSCAPE, label=gettext_lazy("Aspect ratio")
+    )
+    # Optional in the data (720p when absent, as the provider defaults) so
+    # older clients keep working; the form shows it with 720p chosen.
+    resolution = forms.ChoiceField(
+        choices=Resolution.choices, initial=Resolution.P720, required=False, label=gettext_lazy("Resolution")
     )
     seed = forms.IntegerField(
         required=False,
@@ -115,6 +120,9 @@ class GenerateForm(forms.Form):
             )
         return prompt
 
+    def clean_resolution(self) -> str:
+        return self.cleaned_data.get("resolution") or Resolution.P720
+
     def image_slots(self):
         """(upload, link) bound fields per image slot, for the template."""
         return [(self[f"image_{slot}"], self[f"image_url_{slot}"]) for slot in IMAGE_SLOTS]
@@ -167,8 +175,8 @@ class GenerateForm(forms.Form):
         elif kind == GenerationType.REFERENCE:
             if not 1 <= count <= 3:
                 self.add_error("generation_type", _("Reference images needs one to three images."))
-            if data.get("model") != VideoModel.VEO3_FAST:
-                self.add_error("model", _("Reference images works only with the Veo 3 Fast model."))
+            if data.get("model") not in REFERENCE_MODELS:
+                self.add_error("model", _("Reference images works only with the Veo 3 Fast and Lite models."))
         data["images"] = images
         return data
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .vocabulary import AspectRatio, GenerationType, VideoModel
+from .vocabulary import AspectRatio, GenerationType, Resolution, VideoModel
 
 
 def new_token() -> str:
@@ -43,6 +43,12 @@ class Job(models.Model):
     seed = models.PositiveIntegerField(null=True, blank=True)
     enable_translation = models.BooleanField(default=True)
     watermark = models.CharField(max_length=100, blank=True, default="")
+    # What was asked for (and priced); result_resolution is what the provider says it made.
+    resolution = models.CharField(max_length=8, choices=Resolution.choices, default=Resolution.P720)
+    # An extension continues this finished video (the provider's extend call on its task).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="extensions", verbose_name="extends"
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # The user's language when they asked: the worker writes reasons in it.
@@ -55,7 +61,9 @@ class Job(models.Model):
     error_message = models.TextField(blank=True, default="")
 
     provider_video_url = models.URLField(max_length=2000, blank=True, default="")
-    resolution = models.CharField(max_length=16, blank=True, default="")
+    result_resolution = models.CharField(max_length=16, blank=True, default="")
+    # What the provider says the task cost (creditsConsumed), when it says so.
+    credits_consumed = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     video_file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
     video_bytes = models.BigIntegerField(null=True, blank=True)
     video_sha256 = models.CharField(max_length=64, blank=True, default="")
@@ -67,6 +75,12 @@ class Job(models.Model):
     provider_completed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # The provider is the final authority: before failing a job at its deadline
+    # the app asks record-info once; this marks that the question was asked.
+    final_check_at = models.DateTimeField(null=True, blank=True)
+    # A "success" without a video was first seen then: after a grace it is the
+    # safety filter's empty result, a failure with a refund.
+    empty_result_since = models.DateTimeField(null=True, blank=True)
 
     # Background bookkeeping: when the safety poll is due, when a retry of
     # the submit or download may start, until when a worker holds the job,
@@ -116,6 +130,19 @@ class Job(models.Model):
     @property
     def charge_reference(self) -> str:
         return f"job:{self.pk}"
+
+    @property
+    def is_extension(self) -> bool:
+        return self.parent_id is not None
+
+    def chain(self) -> list["Job"]:
+        """The videos this one continues, oldest first, then this one."""
+        chain, seen, node = [self], {self.pk}, self
+        while node.parent_id is not None and node.parent_id not in seen:
+            node = node.parent
+            seen.add(node.pk)
+            chain.insert(0, node)
+        return chain
 
     @property
     def hd_reference(self) -> str:

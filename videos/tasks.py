@@ -23,6 +23,10 @@ def poll_job(job_id: int) -> None:
     services.job_poll(job_id)
 
 
+def expire_job(job_id: int) -> None:
+    services.job_expire(job_id)
+
+
 def hd_job(job_id: int) -> None:
     services.job_hd_fetch(job_id)
 

@@ -20,7 +20,7 @@ package's public face for views, tasks, the admin and tests.
 from .create import find_reusable, job_create, request_of
 from .download import job_download
 from .operator import job_refund, job_retry
-from .settle import in_language_of, job_apply_result, job_callback, job_fail, job_poll
+from .settle import in_language_of, job_apply_result, job_callback, job_expire, job_fail, job_poll
 from .submit import callback_url, job_submit, user_message
 from .sweep import jobs_tick
 from .upgrade import hd_fail, job_hd_fetch, job_hd_request
@@ -34,6 +34,7 @@ __all__ = [
     "job_callback",
     "job_create",
     "job_download",
+    "job_expire",
     "job_fail",
     "job_hd_fetch",
     "job_hd_request",

@@ -35,7 +35,7 @@ def job_create(*, user, request: VideoRequest) -> Job:
     Raises billing's Refused (paused, rate limited, over a cap),
     InsufficientCredits or UnknownPrice; then nothing is written.
     """
-    price = billing.price_for(request.model)
+    price = billing.price_for_video(request.model, request.resolution)
     original = find_reusable(user=user, request=request)
     if original is not None:
         return _job_reuse(user=user, original=original, price=price)
@@ -103,7 +103,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
             video_bytes=original.video_bytes,
             video_sha256=original.video_sha256,
             poster=original.poster.name,
-            resolution=original.resolution,
+            result_resolution=original.result_resolution,
             submitted_at=now,
             finished_at=now,
         )

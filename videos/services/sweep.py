@@ -11,13 +11,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 
 from .. import dispatch
 from ..models import Job
 from ..queue import enqueue
 from ..retry import poll_interval
-from .settle import job_fail
+from .settle import EXPIRED, job_fail
 
 S = Job.Status
 
@@ -46,10 +45,14 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
             enqueue("poll_job", pk)
             counts["polled"] += 1
 
-    for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list(
-        "pk", flat=True
-    ):
-        if job_fail(pk, reason=gettext_lazy("The video took too long and was cancelled. Your credits were returned.")):
+    # Past the deadline: the worker asks record-info once before failing
+    # (job_expire). If that task was lost, the job fails without asking.
+    past = Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now)
+    for pk in past.filter(final_check_at__isnull=True).values_list("pk", flat=True)[:POLL_BATCH]:
+        enqueue("expire_job", pk)
+        counts["expired"] += 1
+    for pk in past.filter(final_check_at__lt=now - REQUEUE_AFTER).values_list("pk", flat=True):
+        if job_fail(pk, reason=EXPIRED):
             counts["expired"] += 1
 
     # A worker died mid-submit: we cannot tell whether the provider got it,
