@@ -235,11 +235,12 @@ class KieClient:
 
     def get_4k(
         self, task_id: str, *, index: int = 0, callback_url: str = "", record: Recorder | None = None
-    ) -> tuple[str, ...]:
+    ) -> TaskResult:
         """Ask for (or after) the 4K version of a finished task.
 
-        Returns its URLs when ready, () when the provider accepted the
-        request and is working on it. The provider answers code 422 both
+        Returns a succeeded result with its URLs when ready, a pending one
+        (naming the 4K task, when the answer does) when the provider accepted
+        the request and is working on it. The provider answers code 422 both
         for "4k is processing" (retryable: ask again no sooner than 30 s)
         and for "The video has been generated successfully" (with the URLs
         in data); both are read here, not treated as refusals.
@@ -256,10 +257,11 @@ class KieClient:
             if exc.code == 422 and "success" in text:
                 urls = _urls_in(exc.data)
                 if urls:
-                    return urls
+                    return TaskResult(_uhd_task_id(exc.data, task_id), "succeeded", urls, resolution="4k")
                 raise KieError(exc.message, code=exc.code, handling=PROCESSING_4K) from None
             raise
-        return _urls_in(data)
+        urls = _urls_in(data)
+        return TaskResult(_uhd_task_id(data, task_id), "succeeded" if urls else "pending", urls, resolution="4k")
 
     def get_1080p(self, task_id: str, *, index: int = 0, record: Recorder | None = None) -> str:
         """The 1080p URL; raises a retryable KieError while it is processing."""
@@ -495,6 +497,11 @@ def _urls_in(data: Any) -> tuple[str, ...]:
         return ()
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
     return _urls(info.get("resultUrls")) or _urls(data.get("resultUrls")) or _urls(data.get("resultUrl"))
+
+
+def _uhd_task_id(data: Any, fallback: str) -> str:
+    task_id = data.get("taskId") if isinstance(data, dict) else None
+    return task_id if isinstance(task_id, str) and TASK_ID_RE.match(task_id) else fallback
 
 
 def _decimal(value: Any) -> Decimal | None:
