@@ -9,3 +9,11 @@ class UpgradeNotAvailable(Refusal):
 
     code = "upgrade_not_available"
     status = 409
+
+
+class ExtendNotAvailable(Refusal):
+    """The video cannot be extended: not finished, not the provider's, or
+    already upgraded to 1080p (the provider refuses to extend those)."""
+
+    code = "extend_not_available"
+    status = 409

@@ -185,6 +185,42 @@ class GenerateForm(forms.Form):
         return VideoRequest.from_cleaned(self.cleaned_data)
 
 
+class ExtendForm(forms.Form):
+    """What happens next in a finished video: a prompt, and optionally a seed
+    and the model (the provider extends with Fast, Quality or Lite)."""
+
+    model = forms.ChoiceField(choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, label=gettext_lazy("Model"))
+    seed = forms.IntegerField(
+        required=False,
+        min_value=10000,
+        max_value=99999,
+        label=gettext_lazy("Seed"),
+        error_messages={
+            "min_value": gettext_lazy("The seed must be between 10000 and 99999."),
+            "max_value": gettext_lazy("The seed must be between 10000 and 99999."),
+            "invalid": gettext_lazy("The seed must be a whole number between 10000 and 99999."),
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        limit = settings.PROMPT_MAX_LENGTH
+        self.fields["prompt"] = forms.CharField(
+            max_length=limit,
+            label=_("What happens next"),
+            widget=forms.Textarea(attrs={"rows": 3}),
+            error_messages={
+                "required": _("Describe what happens next in the video."),
+                "max_length": _("Keep the prompt under %(limit)s characters.") % {"limit": limit},
+            },
+        )
+        self.order_fields(["prompt"])
+
+    def clean_prompt(self) -> str:
+        return GenerateForm.clean_prompt(self)
+
+
 BATCH_MAX_LINES = 20
 
 

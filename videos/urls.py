@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/status.json", views.job_status, name="status"),
     path("<int:pk>/file", views.job_file, name="file"),
     path("<int:pk>/upgrade/", views.job_upgrade, name="upgrade"),
+    path("<int:pk>/extend/", views.job_extend, name="extend"),
     path("<int:pk>/poster.jpg", views.job_poster, name="poster"),
     path("inputs/<slug:token>", views.input_image, name="input_image"),
 ]

@@ -7,13 +7,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing.selectors import balance_of, price_table
+from billing.selectors import balance_of, price_grid, price_table
 from veoproject import refusals
 from veoproject.refusals import Refusal
 
 from . import notices, selectors, services
-from .forms import BatchForm, GenerateForm
+from .forms import BatchForm, ExtendForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference
+from .vocabulary import Resolution, VideoModel
 from .ranges import ranged_file_response
 
 # The provider's advice for good prompts: insertable building blocks.
@@ -73,6 +74,8 @@ def job_new(request):
         {
             "form": form,
             "prices": prices,
+            "price_grid": _price_grid(),
+            "resolutions": Resolution.choices,
             "balance": balance_of(request.user.pk),
             "typical": settings.VEO_TYPICAL_SECONDS,
             "hint_length": settings.PROMPT_HINT_LENGTH,
@@ -80,6 +83,12 @@ def job_new(request):
         },
         status=400 if form.errors else 200,
     )
+
+
+def _price_grid() -> list[tuple[str, str, list]]:
+    """(model code, its label, prices per resolution) for the form's table."""
+    labels = dict(VideoModel.choices)
+    return [(model, labels.get(model, model), cells) for model, cells in price_grid(tuple(Resolution.values))]
 
 
 @login_required
@@ -131,6 +140,10 @@ def job_detail(request, pk: int):
             "refunded": refunded,
             "images": job.images.all(),
             "hd_price": price_table().get("1080p"),
+            "chain": job.chain(),
+            "extensions": job.extensions.filter(user=job.user).order_by("id"),
+            "extend_form": ExtendForm() if job.user_id == request.user.pk else None,
+            "extend_refusal": services.extend_refusal(job) if job.status == Job.Status.SUCCEEDED else "",
         },
     )
 
@@ -196,6 +209,33 @@ def job_upgrade(request, pk: int):
     else:
         messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
     return redirect("videos:detail", pk=job.pk)
+
+
+@login_required
+@require_POST
+def job_extend(request, pk: int):
+    """A new job that continues this finished video; redirects to it."""
+    job = _job_or_404(request, pk)
+    if job.user_id != request.user.pk:
+        raise Http404("No such video.")
+    form = ExtendForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("videos:detail", pk=job.pk)
+    try:
+        extension = services.job_extend(
+            user=request.user,
+            parent=job,
+            prompt=form.cleaned_data["prompt"],
+            model=form.cleaned_data["model"],
+            seed=form.cleaned_data["seed"],
+        )
+    except Refusal as refusal:
+        refusals.as_message(request, refusal)
+        return redirect("videos:detail", pk=job.pk)
+    return redirect("videos:detail", pk=extension.pk)
 
 
 @require_GET

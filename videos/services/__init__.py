@@ -8,6 +8,7 @@ failed from any active state:
 - settle:   apply a result (callback or poll), or fail and refund
 - download: copy the video into our storage, with a poster
 - upgrade:  derived work on a finished video (1080p)
+- extend:   a new job that continues a finished video
 - sweep:    the scheduled safety net (due polls, deadlines, lost work)
 - operator: an operator's retry and refund
 
@@ -19,6 +20,7 @@ package's public face for views, tasks, the admin and tests.
 
 from .create import find_reusable, job_create, request_of
 from .download import job_download
+from .extend import extend_refusal, job_extend
 from .operator import job_refund, job_retry
 from .settle import in_language_of, job_apply_result, job_callback, job_expire, job_fail, job_poll
 from .submit import callback_url, job_submit, user_message
@@ -35,6 +37,8 @@ __all__ = [
     "job_create",
     "job_download",
     "job_expire",
+    "job_extend",
+    "extend_refusal",
     "job_fail",
     "job_hd_fetch",
     "job_hd_request",

@@ -80,7 +80,9 @@ def find_reusable(*, user, request: VideoRequest) -> Job | None:
     scope = settings.VIDEO_REUSE_SCOPE
     if scope not in ("user", "global") or request.seed is None or request.images:
         return None
-    candidates = Job.objects.filter(status=S.SUCCEEDED, images__isnull=True, **request.stored_fields()).exclude(
+    candidates = Job.objects.filter(
+        status=S.SUCCEEDED, images__isnull=True, parent__isnull=True, **request.stored_fields()
+    ).exclude(
         video_file=""
     )
     if scope == "user":

@@ -51,7 +51,7 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
     )
     if not claimed:
         return
-    job = Job.objects.get(pk=job_id)
+    job = Job.objects.select_related("parent").get(pk=job_id)
     request = request_of(job)
     client = client or kie.default_client()
     backoffs = 0
@@ -60,7 +60,7 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
             _requeue(job, delay=timedelta(seconds=5))
             return
         try:
-            task_id = client.generate(request, callback_url=callback_url(job), record=recorder(job.pk))
+            task_id = _send(client, job, request)
             break
         except kie.KieError as exc:
             if exc.handling.retry == "backoff" and backoffs < len(BACKOFF_STEPS):
@@ -84,6 +84,22 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
             lease_until=None,
         )
     log.info("job %s submitted task=%s", job.pk, task_id)
+
+
+def _send(client: kie.KieClient, job: Job, request) -> str:
+    """One billed call that starts the job's task: generate, or for an
+    extension the extend endpoint on its parent's task."""
+    if job.parent_id is not None:
+        return client.extend(
+            task_id=job.parent.task_id,
+            prompt=job.prompt,
+            model=job.model,
+            seed=job.seed,
+            watermark=job.watermark,
+            callback_url=callback_url(job),
+            record=recorder(job.pk),
+        )
+    return client.generate(request, callback_url=callback_url(job), record=recorder(job.pk))
 
 
 def _requeue(job: Job, *, delay: timedelta) -> None:
