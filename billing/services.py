@@ -215,8 +215,7 @@ def price_for_video(model: str, resolution: str) -> Price:
         return Price.objects.get(model=model, resolution=resolution)
     except Price.DoesNotExist:
         raise UnknownPrice(
-            _("No price is set for %(code)s; an operator must add one in admin.")
-            % {"code": f"{model} {resolution}"}
+            _("No price is set for %(code)s; an operator must add one in admin.") % {"code": f"{model} {resolution}"}
         ) from None
 
 

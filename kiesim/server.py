@@ -263,7 +263,9 @@ class Simulator:
         if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
             return self.error(422, "callBackUrl must be a URL")
         stored = dict(body, aspectRatio=source.aspect, model=model)
-        return self.start(stored, directives, model=model, cost=COST[model]["720p"], kind="extend", parent=source.task_id)
+        return self.start(
+            stored, directives, model=model, cost=COST[model]["720p"], kind="extend", parent=source.task_id
+        )
 
     def uhd(self, body: Any) -> tuple[int, dict]:
         """get-4k-video: the first ask starts a 4K task (with its own

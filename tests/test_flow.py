@@ -73,14 +73,12 @@ def test_text_to_video_end_to_end(live, sim, alice_client, alice):
     assert sim.calls("record-info") == 0  # the callback made polling unnecessary
 
 
-def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client):
-    data = generate_data(
-        generation_type="FIRST_AND_LAST_FRAMES_2_VIDEO", image_url_2="https://images.example.com/last.jpg"
-    )
+def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client, image_host):
+    data = generate_data(generation_type="FIRST_AND_LAST_FRAMES_2_VIDEO", image_url_2=f"{image_host.url}/b.jpg")
     data["image_1"] = png_upload("first.png")
     job = settled(job_after(alice_client.post("/videos/new/", data)))
     first, last = sim.task(job.task_id)["body"]["imageUrls"]
-    assert last == "https://images.example.com/last.jpg"
+    assert last == f"{image_host.url}/b.jpg"
     assert first.startswith(f"{live.url}/videos/inputs/")
     # The provider fetches the upload without logging in, at an unguessable URL.
     fetched = requests.get(first, timeout=5)
@@ -90,11 +88,11 @@ def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client):
     assert requests.get(f"{live.url}/videos/inputs/not-a-real-token", timeout=5).status_code == 404
 
 
-def test_reference_images(live, sim, alice_client):
+def test_reference_images(live, sim, alice_client, image_host):
     data = generate_data(
         generation_type="REFERENCE_2_VIDEO",
-        image_url_2="https://images.example.com/b.jpg",
-        image_url_3="https://images.example.com/c.jpg",
+        image_url_2=f"{image_host.url}/b.jpg",
+        image_url_3=f"{image_host.url}/c.png",
     )
     data["image_1"] = png_upload()
     job = settled(job_after(alice_client.post("/videos/new/", data)))

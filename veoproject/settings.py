@@ -271,6 +271,11 @@ VIDEO_REUSE_SCOPE = env.str("VIDEO_REUSE_SCOPE", default="user")
 # What a reused video costs, in percent of the model's price.
 VIDEO_REUSE_PERCENT = env.int("VIDEO_REUSE_PERCENT", default=0)
 
+# Image links are fetched once before any charge (videos.imagelinks): at most
+# this many bytes; hosts listed here may be private and plain http (tests).
+IMAGE_LINK_MAX_BYTES = env.int("IMAGE_LINK_MAX_BYTES", default=10 * 1024 * 1024)
+IMAGE_LINK_PRIVATE_HOSTS = env.list("IMAGE_LINK_PRIVATE_HOSTS", default=[])
+
 # A "success" with no video that stays empty this long is the provider's
 # safety filter (a failure, refunded); before it, the URLs may still come.
 KIE_EMPTY_RESULT_GRACE_SECONDS = env.float("KIE_EMPTY_RESULT_GRACE_SECONDS", default=120)

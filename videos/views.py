@@ -14,8 +14,8 @@ from veoproject.refusals import Refusal
 from . import notices, selectors, services
 from .forms import BatchForm, ExtendForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference
-from .vocabulary import Resolution, VideoModel
 from .ranges import ranged_file_response
+from .vocabulary import Resolution, VideoModel
 
 # The provider's advice for good prompts: insertable building blocks.
 # The phrases stay in English: prompts work best in English.

@@ -82,9 +82,7 @@ def find_reusable(*, user, request: VideoRequest) -> Job | None:
         return None
     candidates = Job.objects.filter(
         status=S.SUCCEEDED, images__isnull=True, parent__isnull=True, **request.stored_fields()
-    ).exclude(
-        video_file=""
-    )
+    ).exclude(video_file="")
     if scope == "user":
         candidates = candidates.filter(user=user)
     return candidates.order_by("-id").first()
