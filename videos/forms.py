@@ -202,9 +202,12 @@ class GenerateForm(forms.Form):
 
 class ExtendForm(forms.Form):
     """What happens next in a finished video: a prompt, and optionally a seed
-    and the model (the provider extends with Fast, Quality or Lite)."""
+    and the model (the provider extends with Fast, Quality or Lite; without
+    one, the video's own model)."""
 
-    model = forms.ChoiceField(choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, label=gettext_lazy("Model"))
+    model = forms.ChoiceField(
+        choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, required=False, label=gettext_lazy("Model")
+    )
     seed = forms.IntegerField(
         required=False,
         min_value=10000,

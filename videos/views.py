@@ -142,7 +142,7 @@ def job_detail(request, pk: int):
             "hd_price": price_table().get("1080p"),
             "chain": job.chain(),
             "extensions": job.extensions.filter(user=job.user).order_by("id"),
-            "extend_form": ExtendForm() if job.user_id == request.user.pk else None,
+            "extend_form": ExtendForm(initial={"model": job.model}) if job.user_id == request.user.pk else None,
             "extend_refusal": services.extend_refusal(job) if job.status == Job.Status.SUCCEEDED else "",
         },
     )
@@ -229,7 +229,7 @@ def job_extend(request, pk: int):
             user=request.user,
             parent=job,
             prompt=form.cleaned_data["prompt"],
-            model=form.cleaned_data["model"],
+            model=form.cleaned_data["model"] or job.model,
             seed=form.cleaned_data["seed"],
         )
     except Refusal as refusal:

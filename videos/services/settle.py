@@ -73,8 +73,10 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
         Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
     if result.state == "failed":
         if via == "callback" and (result.error_code in AMBIGUOUS_CODES or result.error_code is None):
-            # Not the last word: ask the authority now (the poll settles it).
-            Job.objects.filter(pk=job_id, status=S.SUBMITTED).update(next_poll_at=now, **stamp)
+            # Not the last word: ask the authority now (the poll settles it;
+            # if that task is lost, the sweep finds the poll due).
+            if Job.objects.filter(pk=job_id, status=S.SUBMITTED).update(next_poll_at=now, **stamp):
+                transaction.on_commit(lambda: enqueue("poll_job", job_id))
             log.info("job %s: ambiguous failure %s via callback; asking record-info", job_id, result.error_code)
             return False
         Job.objects.filter(pk=job_id, status__in=waiting).update(**stamp)
