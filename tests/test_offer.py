@@ -12,7 +12,7 @@ from billing.models import LedgerEntry, Price
 from billing.selectors import balance_of
 from videos import services
 from videos.kie import KieClient, parse_callback, parse_status
-from videos.models import Job, ProviderCall
+from videos.models import Job, ProviderCall, Upgrade
 
 from .conftest import generate_data, submit, wait_for
 
@@ -190,13 +190,15 @@ def test_failed_extension_is_refunded_once(live, sim, alice_client, alice):
 
 
 def test_extending_a_1080p_video_is_refused_before_any_charge(live, sim, alice_client, alice):
+    sim.config(hd_delay=0)
     original = settled(job_after(submit(alice_client)))
-    Job.objects.filter(pk=original.pk).update(hd_status=Job.HdStatus.SUCCEEDED)
+    upgrade = services.upgrade_request(job=original)
+    assert wait_for(lambda: Upgrade.objects.filter(pk=upgrade.pk, status="succeeded").first(), timeout=20)
     response = extend(alice_client, original)
     assert response.status_code == 302 and response.url == f"/videos/{original.pk}/"
     page = alice_client.get(response.url).content.decode()
     assert "upgraded to 1080p" in page
-    assert Job.objects.count() == 1 and balance_of(alice.pk) == 40 and sim.calls("extend") == 0
+    assert Job.objects.count() == 1 and balance_of(alice.pk) == 38 and sim.calls("extend") == 0
 
 
 def test_extend_refusals(live, sim, alice_client, bob_client, alice):

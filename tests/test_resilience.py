@@ -27,8 +27,9 @@ def fast_backoff(settings):
     settings.ADMINS = [("Ops", "ops@example.com")]
 
 
-def time_passes(job: Job, field: str) -> None:
-    Job.objects.filter(pk=job.pk).update(**{field: timezone.now() - timedelta(seconds=1)})
+def time_passes(row, field: str) -> None:
+    """Make `field` (a due time of a job or an upgrade) lie in the past."""
+    type(row).objects.filter(pk=row.pk).update(**{field: timezone.now() - timedelta(seconds=1)})
 
 
 def test_429_is_retried_with_backoff_then_succeeds(live, sim, alice_client):
@@ -175,19 +176,22 @@ def test_1080p_upgrade_is_charged_retried_and_stored(live, sim, alice_client, al
     page = alice_client.get(f"/videos/{job.pk}/").content.decode()
     assert "Upgrade to 1080p · 2 credits" in page
     assert hd_upgrade(alice_client, job).status_code == 302
-    job.refresh_from_db()
-    assert job.hd_status == "pending" and balance_of(alice.pk) == 38  # the provider is still processing
-    assert services.jobs_tick()["hd"] == 0  # not before the retry time
+    upgrade = job.upgrades.get()
+    assert upgrade.status == "pending" and balance_of(alice.pk) == 38  # the provider is still processing
+    assert upgrade.price_credits == 2 and upgrade.kind == "1080p"
+    assert services.jobs_tick()["upgrades"] == 0  # not before the retry time
     time.sleep(0.5)
-    time_passes(job, "hd_next_at")
-    assert services.jobs_tick()["hd"] == 1
-    job.refresh_from_db()
-    assert job.hd_status == "succeeded" and job.hd_file
+    time_passes(upgrade, "next_attempt_at")
+    assert services.jobs_tick()["upgrades"] == 1
+    upgrade.refresh_from_db()
+    assert upgrade.status == "succeeded" and upgrade.file and upgrade.attempts == 2
     response = alice_client.get(f"/videos/{job.pk}/file?quality=1080p")
     assert response.status_code == 200 and response["Content-Disposition"].endswith('1080p.mp4"')
     assert sim.calls("get-1080p-video") == 2
-    assert hd_upgrade(alice_client, job).status_code == 302
-    assert LedgerEntry.objects.filter(kind="charge", reference__startswith="hd:").count() == 1
+    assert hd_upgrade(alice_client, job).status_code == 302  # made already: refused, not charged again
+    assert job.upgrades.count() == 1
+    assert LedgerEntry.objects.filter(kind="charge", reference=upgrade.reference).count() == 1
+    assert balance_of(alice.pk) == 38
 
 
 def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, settings):
@@ -195,18 +199,51 @@ def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, sett
     sim.config(hd_delay=1000)
     job = settled(job_after(submit(alice_client)))
     hd_upgrade(alice_client, job)
-    time_passes(job, "hd_next_at")
+    upgrade = job.upgrades.get()
+    time_passes(upgrade, "next_attempt_at")
     services.jobs_tick()
-    job.refresh_from_db()
-    assert job.hd_status == "failed" and balance_of(alice.pk) == 40 == ledger_sum_of(alice.pk)
+    upgrade.refresh_from_db()
+    assert upgrade.status == "failed" and balance_of(alice.pk) == 40 == ledger_sum_of(alice.pk)
+    assert LedgerEntry.objects.filter(kind="refund", reference=upgrade.reference, amount=2).count() == 1
     assert "credits were returned" in alice_client.get(f"/videos/{job.pk}/").content.decode()
+
+
+def test_1080p_past_its_deadline_is_failed_and_refunded_by_the_sweep(live, sim, alice_client, alice):
+    sim.config(hd_delay=1000)
+    job = settled(job_after(submit(alice_client)))
+    hd_upgrade(alice_client, job)
+    upgrade = job.upgrades.get()
+    assert upgrade.deadline_at > timezone.now() and balance_of(alice.pk) == 38
+    time_passes(upgrade, "deadline_at")
+    assert services.jobs_tick()["expired"] == 1
+    upgrade.refresh_from_db()
+    assert upgrade.status == "failed" and "too long" in upgrade.error
+    assert balance_of(alice.pk) == 40 == ledger_sum_of(alice.pk)
+    assert services.jobs_tick()["expired"] == 0  # refunded once
+
+
+def test_a_failed_1080p_can_be_asked_again_and_is_charged_again(live, sim, alice_client, alice, settings):
+    settings.HD_MAX_ATTEMPTS = 1
+    sim.config(hd_delay=1000)
+    job = settled(job_after(submit(alice_client)))
+    hd_upgrade(alice_client, job)
+    first = job.upgrades.get()
+    time_passes(first, "next_attempt_at")
+    services.jobs_tick()
+    first.refresh_from_db()
+    assert first.status == "failed" and balance_of(alice.pk) == 40
+    sim.config(hd_delay=0)
+    hd_upgrade(alice_client, job)
+    second = job.upgrades.exclude(pk=first.pk).get()
+    assert second.reference != first.reference
+    second.refresh_from_db()
+    assert second.status == "succeeded" and balance_of(alice.pk) == 38 == ledger_sum_of(alice.pk)
 
 
 def test_1080p_only_for_finished_landscape_videos_of_the_owner(live, sim, alice_client, bob_client, alice):
     portrait = settled(job_after(submit(alice_client, aspect_ratio="9:16")))
     hd_upgrade(alice_client, portrait)
-    portrait.refresh_from_db()
-    assert portrait.hd_status == "" and balance_of(alice.pk) == 40
+    assert not portrait.upgrades.exists() and balance_of(alice.pk) == 40
     landscape = settled(job_after(submit(alice_client)))
     assert hd_upgrade(bob_client, landscape).status_code == 404
     assert alice_client.get(f"/videos/{landscape.pk}/upgrade/").status_code == 405
@@ -216,8 +253,9 @@ def test_1080p_fetch_is_idempotent(live, sim, alice_client):
     sim.config(hd_delay=0)
     job = settled(job_after(submit(alice_client)))
     hd_upgrade(alice_client, job)
-    services.job_hd_fetch(job.pk)
-    services.job_hd_fetch(job.pk)
+    upgrade = job.upgrades.get()
+    services.upgrade_fetch(upgrade.pk)
+    services.upgrade_fetch(upgrade.pk)
     assert sim.calls("get-1080p-video") == 1
 
 

@@ -5,7 +5,7 @@ from veoproject import refusals
 from veoproject.refusals import Refusal
 
 from . import services
-from .models import Job, JobImage, ProviderCall
+from .models import Job, JobImage, ProviderCall, Upgrade
 
 
 class UserFilter(admin.SimpleListFilter):
@@ -38,14 +38,35 @@ class JobImageInline(NoAddOrDelete, admin.TabularInline):
     readonly_fields = fields
 
 
+class UpgradeInline(NoAddOrDelete, admin.TabularInline):
+    model = Upgrade
+    extra = 0
+    fields = ("created_at", "kind", "status", "price_credits", "attempts", "next_attempt_at", "error", "file")
+    readonly_fields = fields
+
+
+@admin.register(Upgrade)
+class UpgradeAdmin(NoAddOrDelete, admin.ModelAdmin):
+    """Derived work (1080p versions): read-only; the worker and sweep move it."""
+
+    list_display = ("id", "created_at", "job", "kind", "status", "price_credits", "attempts", "next_attempt_at")
+    list_filter = ("status", "kind", "created_at")
+    search_fields = ("=job__id", "reference", "task_id")
+    list_select_related = ("job",)
+    raw_id_fields = ("job",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Upgrade._meta.fields]
+
+
 @admin.register(Job)
 class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
     list_display = ("id", "created_at", "user", "model", "generation_type", "status", "price_credits", "task_id")
-    list_filter = ("status", "model", "generation_type", "created_at", "hd_status", UserFilter)
+    list_filter = ("status", "model", "generation_type", "created_at", "upgrades__status", UserFilter)
     search_fields = ("prompt", "task_id", "user__username", "=id")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    inlines = [JobImageInline, ProviderCallInline]
+    inlines = [JobImageInline, UpgradeInline, ProviderCallInline]
     actions = ["repoll", "retry", "refund"]
 
     def get_readonly_fields(self, request, obj=None):

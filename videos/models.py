@@ -5,6 +5,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .vocabulary import AspectRatio, GenerationType, Resolution, VideoModel
@@ -14,16 +15,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class HdStatus(models.TextChoices):
-    NONE = "", "None"
-    PENDING = "pending", "Processing"
-    SUCCEEDED = "succeeded", "Ready"
-    FAILED = "failed", "Failed"
-
-
 class Job(models.Model):
-    HdStatus = HdStatus
-
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")  # charged, waiting to be sent to the provider
         SUBMITTING = "submitting", _("Submitting")  # a worker is sending it
@@ -95,16 +87,6 @@ class Job(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
-    # The optional 1080p upgrade of a finished 16:9 video.
-    hd_status = models.CharField(max_length=12, choices=HdStatus.choices, default=HdStatus.NONE)
-    hd_price_credits = models.PositiveIntegerField(null=True, blank=True)
-    hd_file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
-    hd_error = models.CharField(max_length=500, blank=True, default="")
-    hd_attempts = models.PositiveIntegerField(default=0)
-    hd_round = models.PositiveSmallIntegerField(default=0, help_text="Upgrades asked for (one charge each).")
-    hd_next_at = models.DateTimeField(null=True, blank=True)
-    hd_requested_at = models.DateTimeField(null=True, blank=True)
-
     class Meta:
         ordering = ["-id"]
         indexes = [
@@ -114,7 +96,6 @@ class Job(models.Model):
             # indexes would not serve the IN and OR queries on SQLite).
             models.Index(fields=["status", "next_attempt_at"], name="job_status"),
             models.Index(fields=["next_poll_at"], name="job_poll_due", condition=Q(status="submitted")),
-            models.Index(fields=["hd_next_at"], name="job_hd_due", condition=Q(hd_status="pending")),
             models.Index(
                 fields=["seed", "model"], name="job_reuse", condition=Q(status="succeeded", seed__isnull=False)
             ),
@@ -144,18 +125,83 @@ class Job(models.Model):
             chain.insert(0, node)
         return chain
 
-    @property
-    def hd_reference(self) -> str:
-        return f"hd:{self.pk}:{self.hd_round}"
-
-    @property
-    def can_upgrade_hd(self) -> bool:
+    def can_upgrade(self, kind: str) -> bool:
+        """Whether `kind` of derived work may be asked for now: a finished
+        16:9 video with a provider task, not upgraded (or upgrading) already."""
         return (
             self.status == self.Status.SUCCEEDED
             and self.aspect_ratio == AspectRatio.LANDSCAPE
             and bool(self.task_id)
-            and self.hd_status in (HdStatus.NONE, HdStatus.FAILED)
+            and not self.upgrades.filter(kind=kind, status__in=Upgrade.HOLDING).exists()
         )
+
+    @property
+    def can_upgrade_hd(self) -> bool:
+        return self.can_upgrade(UpgradeKind.P1080)
+
+
+def new_upgrade_reference() -> str:
+    return "upgrade:" + secrets.token_urlsafe(12)
+
+
+class UpgradeKind(models.TextChoices):
+    """Derived work made from a finished video; the value is its price code."""
+
+    P1080 = Resolution.P1080.value, "1080p"
+    # UHD_4K = Resolution.UHD_4K.value, "4K"  -- on sale with its price (get-4k-video)
+
+
+class Upgrade(models.Model):
+    """Derived work made from a finished video (the 1080p version; 4K next).
+
+    A row of its own, charged through the ledger under its own unique
+    `reference` and refunded under the same one, once. Like a job it is
+    claimed and settled by conditional updates on `status`, retried by the
+    sweep at `next_attempt_at`, and failed (refunded) at `deadline_at`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Processing")
+        SUCCEEDED = "succeeded", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    # Statuses that keep another upgrade of the same kind from being asked for.
+    HOLDING = (Status.PENDING, Status.SUCCEEDED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="upgrades")
+    kind = models.CharField(max_length=8, choices=UpgradeKind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    price_credits = models.PositiveIntegerField(help_text="Credits charged, frozen when asked for.")
+    # The ledger reference of its charge and refund (unique per upgrade).
+    reference = models.CharField(max_length=64, unique=True, default=new_upgrade_reference, editable=False)
+    task_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="The provider task it is made from (or its own, for 4K)."
+    )
+    file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="upgrade_due", condition=Q(status="pending")),
+        ]
+        constraints = [
+            # One upgrade of a kind at a time, and none once it is made: two
+            # requests racing cannot both be charged.
+            models.UniqueConstraint(
+                fields=["job", "kind"],
+                condition=Q(status__in=["pending", "succeeded"]),
+                name="upgrade_once_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of job {self.job_id} ({self.status})"
 
 
 class JobImage(models.Model):

@@ -32,3 +32,11 @@ def poll_interval(poll_count: int) -> timedelta:
     """After the first poll: 30 s, 60 s, 120 s … at most 5 minutes (settings)."""
     base, most = settings.POLL_INTERVAL_SECONDS, settings.POLL_MAX_INTERVAL_SECONDS
     return timedelta(seconds=min(base * 2 ** max(poll_count - 1, 0), most))
+
+
+def upgrade_retry_delay(attempts: int) -> timedelta | None:
+    """An upgrade the provider is still processing: every HD_RETRY_SECONDS,
+    at most HD_MAX_ATTEMPTS attempts in all (None: give up)."""
+    if attempts >= settings.HD_MAX_ATTEMPTS:
+        return None
+    return timedelta(seconds=settings.HD_RETRY_SECONDS)

@@ -8,6 +8,7 @@ from billing.services import provider_balance_record
 
 from . import services
 from .kie import KieError, default_client
+from .models import Upgrade, UpgradeKind
 from .queue import recorder
 
 
@@ -27,8 +28,16 @@ def expire_job(job_id: int) -> None:
     services.job_expire(job_id)
 
 
+def upgrade_job(upgrade_id: int) -> None:
+    services.upgrade_fetch(upgrade_id)
+
+
 def hd_job(job_id: int) -> None:
-    services.job_hd_fetch(job_id)
+    """A 1080p task queued before upgrades were rows of their own (it names
+    the job): fetch that job's pending 1080p upgrade."""
+    upgrade = Upgrade.objects.filter(job_id=job_id, kind=UpgradeKind.P1080, status=Upgrade.Status.PENDING).first()
+    if upgrade is not None:
+        services.upgrade_fetch(upgrade.pk)
 
 
 def provider_balance_check() -> int | None:

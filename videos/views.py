@@ -13,7 +13,7 @@ from veoproject.refusals import Refusal
 
 from . import notices, selectors, services
 from .forms import BatchForm, ExtendForm, GenerateForm
-from .models import Job, JobImage, Notice, NoticePreference
+from .models import Job, JobImage, Notice, NoticePreference, Upgrade, UpgradeKind
 from .ranges import ranged_file_response
 from .vocabulary import Resolution, VideoModel
 
@@ -139,7 +139,8 @@ def job_detail(request, pk: int):
             "progress": selectors.progress(job),
             "refunded": refunded,
             "images": job.images.all(),
-            "hd_price": price_table().get("1080p"),
+            "hd_price": price_table().get(UpgradeKind.P1080),
+            "hd": job.upgrades.filter(kind=UpgradeKind.P1080).first(),
             "chain": job.chain(),
             "extensions": job.extensions.filter(user=job.user).order_by("id"),
             "extend_form": ExtendForm(initial={"model": job.model}) if job.user_id == request.user.pk else None,
@@ -160,10 +161,14 @@ def job_status(request, pk: int):
 def job_file(request, pk: int):
     """The stored video (`?quality=1080p` for the upgrade), owner or staff only."""
     job = _job_or_404(request, pk)
-    if request.GET.get("quality") == "1080p":
-        if job.hd_status != Job.HdStatus.SUCCEEDED or not job.hd_file:
-            raise Http404("The 1080p version is not ready.")
-        return ranged_file_response(request, job.hd_file, content_type="video/mp4", filename=f"veo-{job.pk}-1080p.mp4")
+    quality = request.GET.get("quality")
+    if quality:
+        upgrade = job.upgrades.filter(kind=quality, status=Upgrade.Status.SUCCEEDED).exclude(file="").first()
+        if upgrade is None:
+            raise Http404("That version is not ready.")
+        return ranged_file_response(
+            request, upgrade.file, content_type="video/mp4", filename=f"veo-{job.pk}-{upgrade.kind}.mp4"
+        )
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
     return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
@@ -203,7 +208,7 @@ def job_upgrade(request, pk: int):
     if job.user_id != request.user.pk:
         raise Http404("No such video.")
     try:
-        services.job_hd_request(job=job)
+        services.upgrade_request(job=job, kind=UpgradeKind.P1080)
     except Refusal as refusal:
         refusals.as_message(request, refusal)
     else:

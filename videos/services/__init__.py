@@ -7,7 +7,7 @@ failed from any active state:
 - submit:   send it to the provider; what a provider refusal means
 - settle:   apply a result (callback or poll), or fail and refund
 - download: copy the video into our storage, with a poster
-- upgrade:  derived work on a finished video (1080p)
+- upgrade:  derived work made from a finished video (Upgrade rows: 1080p, 4K)
 - extend:   a new job that continues a finished video
 - sweep:    the scheduled safety net (due polls, deadlines, lost work)
 - operator: an operator's retry and refund
@@ -25,12 +25,11 @@ from .operator import job_refund, job_retry
 from .settle import in_language_of, job_apply_result, job_callback, job_expire, job_fail, job_poll
 from .submit import callback_url, job_submit, user_message
 from .sweep import jobs_tick
-from .upgrade import hd_fail, job_hd_fetch, job_hd_request
+from .upgrade import upgrade_fail, upgrade_fetch, upgrade_request
 
 __all__ = [
     "callback_url",
     "find_reusable",
-    "hd_fail",
     "in_language_of",
     "job_apply_result",
     "job_callback",
@@ -40,13 +39,14 @@ __all__ = [
     "job_extend",
     "extend_refusal",
     "job_fail",
-    "job_hd_fetch",
-    "job_hd_request",
     "job_poll",
     "job_refund",
     "job_retry",
     "job_submit",
     "jobs_tick",
     "request_of",
+    "upgrade_fail",
+    "upgrade_fetch",
+    "upgrade_request",
     "user_message",
 ]

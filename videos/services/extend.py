@@ -20,7 +20,7 @@ from billing import services as billing
 
 from .. import dispatch
 from ..exceptions import ExtendNotAvailable
-from ..models import Job
+from ..models import Job, Upgrade, UpgradeKind
 from ..vocabulary import GenerationType, Resolution
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def extend_refusal(parent: Job) -> str:
 
 def parent_upgraded_to_1080p(parent: Job) -> bool:
     """Whether a 1080p version of `parent` exists or is being made."""
-    return parent.hd_status in (Job.HdStatus.PENDING, Job.HdStatus.SUCCEEDED)
+    return parent.upgrades.filter(kind=UpgradeKind.P1080, status__in=Upgrade.HOLDING).exists()
 
 
 def job_extend(*, user, parent: Job, prompt: str, model: str, seed: int | None = None) -> Job:

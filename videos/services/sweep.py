@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from .. import dispatch
-from ..models import Job
+from ..models import Job, Upgrade
 from ..queue import enqueue
 from ..retry import poll_interval
 from .settle import EXPIRED, job_fail
+from .upgrade import upgrade_fail
 
 S = Job.Status
 
@@ -28,7 +30,7 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     """Due polls, deadlines, stale workers, lost tasks, free slots and
     upgrade retries. Returns counts."""
     now = now or timezone.now()
-    counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0, "dispatched": 0, "hd": 0}
+    counts = {"polled": 0, "expired": 0, "stale": 0, "requeued": 0, "dispatched": 0, "upgrades": 0}
 
     # Each query orders by its due time (oldest first), which also lets the
     # database walk the small index of due work instead of the whole table.
@@ -79,8 +81,12 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     counts["dispatched"] = len(dispatch.jobs_dispatch())
     dispatch.permits_prune(now)
 
-    hd_due = Job.objects.filter(hd_status=Job.HdStatus.PENDING, hd_next_at__lte=now).order_by("hd_next_at")
-    for pk in hd_due.values_list("pk", flat=True)[:POLL_BATCH]:
-        enqueue("hd_job", pk)
-        counts["hd"] += 1
+    pending = Upgrade.objects.filter(status=Upgrade.Status.PENDING)
+    for upgrade in pending.filter(deadline_at__lt=now).order_by("deadline_at")[:POLL_BATCH]:
+        if upgrade_fail(upgrade, reason=gettext_lazy("The upgrade took too long. Your credits were returned.")):
+            counts["expired"] += 1
+    due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
+    for pk in due.values_list("pk", flat=True)[:POLL_BATCH]:
+        enqueue("upgrade_job", pk, mark=False)
+        counts["upgrades"] += 1
     return counts

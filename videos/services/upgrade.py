@@ -1,8 +1,9 @@
-"""The 1080p upgrade of a finished 16:9 video.
+"""Derived work made from a finished video: today the 1080p version.
 
-Charged when asked for (price code "1080p"), fetched by the worker, and
-retried patiently while the provider answers "still processing" (every
-HD_RETRY_SECONDS, at most HD_MAX_ATTEMPTS times); refunded if it never comes.
+An upgrade is an Upgrade row: charged when asked for (its price code is its
+kind), fetched by the worker and retried while the provider answers "still
+processing" (videos.retry), settled by one conditional update, and refunded
+under its own ledger reference if it fails or passes its deadline.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import format_lazy
@@ -24,80 +26,91 @@ from billing import services as billing
 from .. import kie
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
-from ..models import Job
+from ..models import Job, Upgrade, UpgradeKind
 from ..queue import enqueue, recorder
+from ..retry import upgrade_retry_delay
 from .settle import in_language_of
 
 log = logging.getLogger(__name__)
-H = Job.HdStatus
+U = Upgrade.Status
+
+# While a worker fetches, the next attempt is pushed this far out: a worker
+# that dies mid-fetch is retried by the sweep after it.
+FETCH_LEASE = timedelta(minutes=5)
 
 
-def job_hd_request(*, job: Job) -> Job:
-    """Charge the upgrade and hand it to the worker. Raises UpgradeNotAvailable,
-    billing.Refused or billing.InsufficientCredits (nothing written)."""
-    if not job.can_upgrade_hd:
+def upgrade_request(*, job: Job, kind: str = UpgradeKind.P1080) -> Upgrade:
+    """Charge an upgrade of `job` and hand it to the worker.
+
+    Raises UpgradeNotAvailable, or billing's Refused, InsufficientCredits or
+    UnknownPrice; then nothing is written.
+    """
+    if not job.can_upgrade(kind):
         raise UpgradeNotAvailable(_("Only finished 16:9 videos can be upgraded to 1080p."))
-    price = billing.price_for("1080p")
+    price = billing.price_for(kind)
     now = timezone.now()
-    with billing.admission(), transaction.atomic():
-        won = Job.objects.filter(
-            pk=job.pk, status=Job.Status.SUCCEEDED, aspect_ratio="16:9", hd_status__in=(H.NONE, H.FAILED)
-        ).update(
-            hd_status=H.PENDING,
-            hd_price_credits=price.credits,
-            hd_attempts=0,
-            hd_round=F("hd_round") + 1,
-            hd_next_at=now,
-            hd_requested_at=now,
-            hd_error="",
-        )
-        if not won:
-            raise UpgradeNotAvailable(_("This video is already being upgraded."))
-        job.refresh_from_db()
-        billing.job_charge(
-            user_id=job.user_id, price=price, reference=job.hd_reference, reason=f"1080p of video #{job.pk}"
-        )
-        transaction.on_commit(lambda: enqueue("hd_job", job.pk))
-    log.info("job %s: 1080p requested", job.pk)
-    return job
+    try:
+        with billing.admission(), transaction.atomic():
+            upgrade = Upgrade.objects.create(
+                job=job,
+                kind=kind,
+                price_credits=price.credits,
+                task_id=job.task_id or "",
+                next_attempt_at=now,
+                deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            )
+            billing.job_charge(
+                user_id=job.user_id, price=price, reference=upgrade.reference, reason=f"{kind} of video #{job.pk}"
+            )
+            transaction.on_commit(lambda: enqueue("upgrade_job", upgrade.pk, mark=False))
+    except IntegrityError:  # another request for the same upgrade won the race (upgrade_once_per_kind)
+        raise UpgradeNotAvailable(_("This video is already being upgraded.")) from None
+    log.info("job %s: %s requested (upgrade %s)", job.pk, kind, upgrade.pk)
+    return upgrade
 
 
-def job_hd_fetch(job_id: int, *, client: kie.KieClient | None = None) -> None:
-    """One attempt at the 1080p video. Idempotent: a due pending upgrade is
+def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> None:
+    """One attempt at an upgrade. Idempotent: a due pending upgrade is
     claimed by moving its next attempt time; others return at once."""
     now = timezone.now()
-    retry_at = now + timedelta(seconds=settings.HD_RETRY_SECONDS)
-    claimed = Job.objects.filter(pk=job_id, hd_status=H.PENDING, hd_next_at__lte=now).update(
-        hd_next_at=retry_at + timedelta(minutes=5), hd_attempts=F("hd_attempts") + 1
+    claimed = Upgrade.objects.filter(pk=upgrade_id, status=U.PENDING, next_attempt_at__lte=now).update(
+        next_attempt_at=now + FETCH_LEASE, attempts=F("attempts") + 1
     )
     if not claimed:
         return
-    job = Job.objects.get(pk=job_id)
+    upgrade = Upgrade.objects.select_related("job").get(pk=upgrade_id)
+    job = upgrade.job
     try:
-        url = (client or kie.default_client()).get_1080p(job.task_id, record=recorder(job.pk))
-        stored = store_video(url, name=f"videos/{job.user_id}/{secrets.token_urlsafe(16)}-1080p.mp4")
+        url = (client or kie.default_client()).get_1080p(upgrade.task_id, record=recorder(job.pk))
+        stored = store_video(url, name=f"videos/{job.user_id}/{secrets.token_urlsafe(16)}-{upgrade.kind}.mp4")
     except (kie.KieError, DownloadError) as exc:
-        retryable = exc.retryable
-        if retryable and job.hd_attempts < settings.HD_MAX_ATTEMPTS:
-            Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(hd_next_at=retry_at)
-            log.info("job %s: 1080p not ready (attempt %s): %s", job.pk, job.hd_attempts, exc)
+        delay = upgrade_retry_delay(upgrade.attempts) if exc.retryable else None
+        if delay is not None:
+            Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(next_attempt_at=timezone.now() + delay)
+            log.info("job %s: %s not ready (attempt %s): %s", job.pk, upgrade.kind, upgrade.attempts, exc)
             return
-        hd_fail(job, reason=format_lazy(gettext_lazy("The 1080p version could not be made: {}"), exc))
+        upgrade_fail(upgrade, reason=format_lazy(gettext_lazy("The 1080p version could not be made: {}"), exc))
         return
-    Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
-        hd_status=H.SUCCEEDED, hd_file=stored.name, hd_next_at=None
+    won = Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
+        status=U.SUCCEEDED, file=stored.name, next_attempt_at=None, finished_at=timezone.now()
     )
-    log.info("job %s: 1080p stored %s", job.pk, stored.name)
+    if not won:  # failed meanwhile (its deadline): do not keep a stray file
+        default_storage.delete(stored.name)
+        return
+    log.info("job %s: %s stored %s", job.pk, upgrade.kind, stored.name)
 
 
-def hd_fail(job: Job, *, reason) -> bool:
-    reason = in_language_of(job.pk, reason)
+def upgrade_fail(upgrade: Upgrade, *, reason) -> bool:
+    """Fail a pending upgrade and refund it, once. Returns whether this call did it."""
+    reason = in_language_of(upgrade.job_id, reason)
     with transaction.atomic():
-        won = Job.objects.filter(pk=job.pk, hd_status=H.PENDING).update(
-            hd_status=H.FAILED, hd_error=reason[:500], hd_next_at=None
+        won = Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
+            status=U.FAILED, error=reason[:500], next_attempt_at=None, finished_at=timezone.now()
         )
         if won:
-            billing.credits_refund(reference=job.hd_reference, reason=f"1080p of video #{job.pk} failed")
+            billing.credits_refund(
+                reference=upgrade.reference, reason=f"{upgrade.kind} of video #{upgrade.job_id} failed"
+            )
     if won:
-        log.warning("job %s: 1080p failed and refunded: %s", job.pk, reason)
+        log.warning("job %s: %s failed and refunded: %s", upgrade.job_id, upgrade.kind, reason)
     return bool(won)

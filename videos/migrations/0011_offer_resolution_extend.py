@@ -8,7 +8,7 @@ import django.db.models.deletion
 
 
 class Migration(migrations.Migration):
-    dependencies = [("videos", "0007_request_choices")]
+    dependencies = [("videos", "0010_remove_job_hd_columns")]
 
     operations = [
         migrations.AlterField(
