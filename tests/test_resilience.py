@@ -240,10 +240,14 @@ def test_a_failed_1080p_can_be_asked_again_and_is_charged_again(live, sim, alice
     assert second.status == "succeeded" and balance_of(alice.pk) == 38 == ledger_sum_of(alice.pk)
 
 
-def test_1080p_only_for_finished_landscape_videos_of_the_owner(live, sim, alice_client, bob_client, alice):
+def test_1080p_only_for_finished_16_9_or_9_16_videos_of_the_owner(live, sim, alice_client, bob_client, alice):
+    sim.config(hd_delay=0)
+    auto = settled(job_after(submit(alice_client, aspect_ratio="Auto")))
+    hd_upgrade(alice_client, auto)
+    assert not auto.upgrades.exists() and balance_of(alice.pk) == 40  # Auto: the shape made is unknown
     portrait = settled(job_after(submit(alice_client, aspect_ratio="9:16")))
     hd_upgrade(alice_client, portrait)
-    assert not portrait.upgrades.exists() and balance_of(alice.pk) == 40
+    assert portrait.upgrades.get().status == "succeeded" and balance_of(alice.pk) == 28
     landscape = settled(job_after(submit(alice_client)))
     assert hd_upgrade(bob_client, landscape).status_code == 404
     assert alice_client.get(f"/videos/{landscape.pk}/upgrade/").status_code == 405

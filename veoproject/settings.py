@@ -283,6 +283,10 @@ KIE_EMPTY_RESULT_GRACE_SECONDS = env.float("KIE_EMPTY_RESULT_GRACE_SECONDS", def
 # --- 1080p upgrade ---------------------------------------------------------
 HD_RETRY_SECONDS = env.int("HD_RETRY_SECONDS", default=25)
 HD_MAX_ATTEMPTS = env.int("HD_MAX_ATTEMPTS", default=16)
+# --- 4K upgrade: one request with a callback; a status read this long after
+# it if no callback came, then every UHD_RETRY_SECONDS (never under 30 s).
+UHD_FIRST_CHECK_SECONDS = env.int("UHD_FIRST_CHECK_SECONDS", default=600)
+UHD_RETRY_SECONDS = env.int("UHD_RETRY_SECONDS", default=60)
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("videos/", include("videos.urls")),
     path("billing/", include("billing.urls")),
+    path("hooks/kie/upgrade/<slug:token>/", callbacks.kie_upgrade_callback, name="kie_upgrade_callback"),
     path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
     path("admin/", admin.site.urls),
 ]

@@ -66,6 +66,7 @@ NETWORK = Handling("The provider could not be reached", retry="later")
 BAD_ANSWER = Handling("The provider's answer made no sense", retry="later")
 # get-4k-video's code 422 "4k is processing": ask again, no sooner than every 30 s.
 PROCESSING_4K = Handling("4K still processing", retry="later")
+UNAVAILABLE_4K = Handling("The 4K version is unavailable", retry="no")
 
 
 class KieError(Exception):
@@ -254,6 +255,8 @@ class KieClient:
             text = exc.message.lower()
             if exc.code == 422 and "processing" in text:
                 raise KieError(exc.message, code=exc.code, handling=PROCESSING_4K) from None
+            if exc.code == 500 and "unavailable" in text:  # the provider's word that no 4K can be made
+                raise KieError(exc.message, code=exc.code, handling=UNAVAILABLE_4K) from None
             if exc.code == 422 and "success" in text:
                 urls = _urls_in(exc.data)
                 if urls:

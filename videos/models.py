@@ -127,17 +127,27 @@ class Job(models.Model):
 
     def can_upgrade(self, kind: str) -> bool:
         """Whether `kind` of derived work may be asked for now: a finished
-        16:9 video with a provider task, not upgraded (or upgrading) already."""
+        16:9 or 9:16 video with a provider task of its own (the provider
+        makes 1080p and 4K for both shapes), not upgraded (or upgrading) already."""
         return (
             self.status == self.Status.SUCCEEDED
-            and self.aspect_ratio == AspectRatio.LANDSCAPE
+            and self.aspect_ratio in UPGRADABLE_ASPECTS
             and bool(self.task_id)
+            and not self.reused_from_id
             and not self.upgrades.filter(kind=kind, status__in=Upgrade.HOLDING).exists()
         )
 
     @property
     def can_upgrade_hd(self) -> bool:
         return self.can_upgrade(UpgradeKind.P1080)
+
+    @property
+    def can_upgrade_4k(self) -> bool:
+        return self.can_upgrade(UpgradeKind.UHD_4K)
+
+
+# "Auto" is cropped by the provider to one of these; we do not know which.
+UPGRADABLE_ASPECTS = (AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT)
 
 
 def new_upgrade_reference() -> str:
@@ -148,7 +158,7 @@ class UpgradeKind(models.TextChoices):
     """Derived work made from a finished video; the value is its price code."""
 
     P1080 = Resolution.P1080.value, "1080p"
-    # UHD_4K = Resolution.UHD_4K.value, "4K"  -- on sale with its price (get-4k-video)
+    UHD_4K = Resolution.UHD_4K.value, "4K"  # get-4k-video: a task of its own, with its own callback
 
 
 class Upgrade(models.Model):
@@ -177,6 +187,15 @@ class Upgrade(models.Model):
     task_id = models.CharField(
         max_length=128, blank=True, default="", help_text="The provider task it is made from (or its own, for 4K)."
     )
+    # 4K: the provider calls back to /hooks/kie/upgrade/<callback_token>/ (unguessable, one per upgrade).
+    callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    requested_at = models.DateTimeField(null=True, blank=True, help_text="4K: when the provider accepted the request.")
+    callback_at = models.DateTimeField(null=True, blank=True)
+    # A result URL a callback (or status read) gave, for the worker to store.
+    result_url = models.URLField(max_length=2000, blank=True, default="")
+    credits_consumed = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Asked the provider once before failing at the deadline (the final authority).
+    final_check_at = models.DateTimeField(null=True, blank=True)
     file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -34,9 +34,24 @@ def poll_interval(poll_count: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(poll_count - 1, 0), most))
 
 
-def upgrade_retry_delay(attempts: int) -> timedelta | None:
-    """An upgrade the provider is still processing: every HD_RETRY_SECONDS,
-    at most HD_MAX_ATTEMPTS attempts in all (None: give up)."""
+# The provider's docs: ask for a 4K version no more often than every 30 s.
+UHD_MIN_SPACING_SECONDS = 30
+
+
+def upgrade_retry_delay(attempts: int, *, kind: str = "1080p") -> timedelta | None:
+    """An upgrade the provider is still processing (None: give up).
+
+    1080p: every HD_RETRY_SECONDS, at most HD_MAX_ATTEMPTS attempts in all.
+    4K ("4k is processing", 5-10 minutes): every UHD_RETRY_SECONDS, never
+    sooner than 30 s, until its deadline."""
+    if kind == "4k":
+        return timedelta(seconds=max(settings.UHD_RETRY_SECONDS, UHD_MIN_SPACING_SECONDS))
     if attempts >= settings.HD_MAX_ATTEMPTS:
         return None
     return timedelta(seconds=settings.HD_RETRY_SECONDS)
+
+
+def upgrade_first_check() -> timedelta:
+    """After a 4K request was accepted: when to read its status if no
+    callback came (the callback normally settles it first)."""
+    return timedelta(seconds=max(settings.UHD_FIRST_CHECK_SECONDS, UHD_MIN_SPACING_SECONDS))

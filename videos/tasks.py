@@ -32,6 +32,10 @@ def upgrade_job(upgrade_id: int) -> None:
     services.upgrade_fetch(upgrade_id)
 
 
+def expire_upgrade(upgrade_id: int) -> None:
+    services.upgrade_expire(upgrade_id)
+
+
 def hd_job(job_id: int) -> None:
     """A 1080p task queued before upgrades were rows of their own (it names
     the job): fetch that job's pending 1080p upgrade."""

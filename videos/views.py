@@ -141,6 +141,8 @@ def job_detail(request, pk: int):
             "images": job.images.all(),
             "hd_price": price_table().get(UpgradeKind.P1080),
             "hd": job.upgrades.filter(kind=UpgradeKind.P1080).first(),
+            "uhd_price": price_table().get(UpgradeKind.UHD_4K),
+            "uhd": job.upgrades.filter(kind=UpgradeKind.UHD_4K).first(),
             "chain": job.chain(),
             "extensions": job.extensions.filter(user=job.user).order_by("id"),
             "extend_form": ExtendForm(initial={"model": job.model}) if job.user_id == request.user.pk else None,
@@ -207,12 +209,16 @@ def job_upgrade(request, pk: int):
     job = _job_or_404(request, pk)
     if job.user_id != request.user.pk:
         raise Http404("No such video.")
+    quality = request.POST.get("quality") or UpgradeKind.P1080
     try:
-        services.upgrade_request(job=job, kind=UpgradeKind.P1080)
+        services.upgrade_request(job=job, kind=quality)
     except Refusal as refusal:
         refusals.as_message(request, refusal)
     else:
-        messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
+        if quality == UpgradeKind.UHD_4K:
+            messages.success(request, _("4K upgrade started. It usually takes five to ten minutes."))
+        else:
+            messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
     return redirect("videos:detail", pk=job.pk)
 
 

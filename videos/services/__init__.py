@@ -25,7 +25,7 @@ from .operator import job_refund, job_retry
 from .settle import in_language_of, job_apply_result, job_callback, job_expire, job_fail, job_poll
 from .submit import callback_url, job_submit, user_message
 from .sweep import jobs_tick
-from .upgrade import upgrade_fail, upgrade_fetch, upgrade_request
+from .upgrade import upgrade_callback, upgrade_expire, upgrade_fail, upgrade_fetch, upgrade_request
 
 __all__ = [
     "callback_url",
@@ -45,6 +45,8 @@ __all__ = [
     "job_submit",
     "jobs_tick",
     "request_of",
+    "upgrade_callback",
+    "upgrade_expire",
     "upgrade_fail",
     "upgrade_fetch",
     "upgrade_request",

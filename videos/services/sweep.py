@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 
 from .. import dispatch
 from ..models import Job, Upgrade
 from ..queue import enqueue
 from ..retry import poll_interval
 from .settle import EXPIRED, job_fail
+from .upgrade import EXPIRED as UPGRADE_EXPIRED
 from .upgrade import upgrade_fail
 
 S = Job.Status
@@ -82,8 +82,16 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     dispatch.permits_prune(now)
 
     pending = Upgrade.objects.filter(status=Upgrade.Status.PENDING)
-    for upgrade in pending.filter(deadline_at__lt=now).order_by("deadline_at")[:POLL_BATCH]:
-        if upgrade_fail(upgrade, reason=gettext_lazy("The upgrade took too long. Your credits were returned.")):
+    # Past the deadline: asked once (upgrade_expire) before failing; if that
+    # task was lost, failed without asking.
+    late = pending.filter(deadline_at__lt=now)
+    for pk in (
+        late.filter(final_check_at__isnull=True).order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]
+    ):
+        enqueue("expire_upgrade", pk, mark=False)
+        counts["expired"] += 1
+    for upgrade in late.filter(final_check_at__lt=now - REQUEUE_AFTER)[:POLL_BATCH]:
+        if upgrade_fail(upgrade, reason=UPGRADE_EXPIRED):
             counts["expired"] += 1
     due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
     for pk in due.values_list("pk", flat=True)[:POLL_BATCH]:
