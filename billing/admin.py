@@ -1,7 +1,14 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
+
+# The admin page sits above both apps: what the provider stated per task
+# is read from the video jobs and upgrades that keep it.
+from videos.selectors import stated_costs
 
 from .exceptions import InsufficientCredits
 from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
@@ -148,9 +155,17 @@ class ProviderBalanceAdmin(ReadOnly, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def reconciliation_view(self, request):
+        rows = reconciliation(days=14)
+        stated = stated_costs(since=timezone.now() - timedelta(days=14))
+        for row in rows:
+            day = stated["days"].get(row["day"], {})
+            row["stated_tasks"] = day.get("tasks", 0)
+            row["stated_expected"] = day.get("expected")
+            row["stated"] = day.get("stated")
         context = {
             **self.admin_site.each_context(request),
-            "rows": reconciliation(days=14),
+            "rows": rows,
+            "mismatches": stated["mismatches"],
             "opts": self.model._meta,
             "title": "Reconciliation: ledger spend vs provider balance",
         }

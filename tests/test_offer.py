@@ -319,3 +319,12 @@ def test_fractional_credit_balance(sim):
     from videos.kie import _decimal
 
     assert int(_decimal(5916.25)) == 5916 and int(_decimal("5916.25")) == 5916 and _decimal(True) is None
+
+
+def test_reconciliation_shows_expected_against_stated_cost(live, sim, alice_client, admin_client):
+    Price.objects.filter(model="veo3_fast", resolution="720p").update(provider_credits=50)  # our table is stale
+    job = settled(job_after(submit(alice_client)))
+    assert (job.provider_credits, job.credits_consumed) == (50, Decimal("60.00"))
+    page = admin_client.get("/admin/billing/providerbalance/reconciliation/").content.decode()
+    assert "data-mismatches" in page and f"video #{job.pk}" in page
+    assert "<td>50</td><td>60.00</td>" in page
