@@ -112,10 +112,12 @@ def test_not_enough_credits(alice_client, alice, sim):
 
 def test_form_page_shows_prices_and_balance(alice_client):
     html = alice_client.get("/videos/new/").content.decode()
-    assert "Veo 3 Fast" in html and "10 credits" in html and "Your credits: 50" in html
+    assert "Veo 3 Fast" in html and "Your credits: 50" in html
+    assert 'data-price-model="veo3_fast" data-price-resolution="720p" data-credits="10"' in html
     for name in (
         "prompt",
         "model",
+        "resolution",
         "generation_type",
         "image_url_1",
         "image_3",
