@@ -44,6 +44,7 @@ def test_generate_sends_every_parameter(client, sim):
         "seeds": 12345,
         "callBackUrl": "https://app.example.com/hooks/kie/t/",
         "watermark": "ACME",
+        "resolution": "1080p",
     }
     assert calls[0].endpoint == "POST /api/v1/veo/generate" and calls[0].code == 200
 

@@ -74,8 +74,11 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
     if result.state == "failed":
         if via == "callback" and (result.error_code in AMBIGUOUS_CODES or result.error_code is None):
             # Not the last word: ask the authority now (the poll settles it;
-            # if that task is lost, the sweep finds the poll due).
-            if Job.objects.filter(pk=job_id, status=S.SUBMITTED).update(next_poll_at=now, **stamp):
+            # if that task is lost, the sweep finds the poll due). Only the
+            # first such callback asks: duplicates cost no extra reads.
+            if Job.objects.filter(pk=job_id, status=S.SUBMITTED, callback_at__isnull=True).update(
+                next_poll_at=now, **stamp
+            ):
                 transaction.on_commit(lambda: enqueue("poll_job", job_id))
             log.info("job %s: ambiguous failure %s via callback; asking record-info", job_id, result.error_code)
             return False
