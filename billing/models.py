@@ -25,6 +25,12 @@ class Wallet(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative")]
+        # Creating money and taking it are separate powers from editing caps
+        # (change_wallet): an operator who sets budgets cannot pay himself.
+        permissions = [
+            ("grant_credits", "Can grant credits (create money)"),
+            ("take_credits", "Can take credits away"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.balance} credits)"
@@ -49,6 +55,10 @@ class LedgerEntry(models.Model):
     # What the entry means at the provider: a charge's provider credits, or
     # minus them on its refund. Provider spend is the sum of this column.
     provider_credits = models.IntegerField(default=0)
+    # A charge (and its refund) of an account that holds nothing but its
+    # signup grant. Such spend has a budget of its own and never trips the
+    # spend breaker, so a crowd of fresh accounts cannot stop paying users.
+    free_tier = models.BooleanField(default=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -123,6 +133,7 @@ class BreakerState(models.Model):
 
     class Meta:
         verbose_name = "circuit breaker"
+        permissions = [("reset_breaker", "Can reset the circuit breaker (resume submissions)")]
 
     def __str__(self) -> str:
         return f"Circuit breaker: {'OPEN' if self.is_open else 'closed'}"

@@ -25,6 +25,17 @@ pytestmark = [
 ]
 
 
+def wait_in_page(page, expression: str, timeout: float = 10.0) -> None:
+    """page.wait_for_function, without its eval: the pages' CSP forbids eval,
+    while page.evaluate runs through the DevTools protocol, outside it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def prices(live):
     from billing.defaults import ensure_default_prices
@@ -57,13 +68,27 @@ def page(live):
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def test_sign_up_generate_watch_and_play(prices, live, sim, page):
+def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_model):
+    import re
+
+    from django.core import mail
+
+    from billing.selectors import balance_of
+
     sim.config(delay=4)
+    csp_violations = []
+    page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{live.url}/accounts/signup/")
     page.fill("input[name=username]", "browser")
     page.fill("input[name=email]", "browser@example.com")
     page.fill("input[name=password1]", "Browser-pass-2026")
     page.fill("input[name=password2]", "Browser-pass-2026")
+    page.click("main button[type=submit]")
+    # Mandatory verification: no credits and no login before the link is followed.
+    page.wait_for_url(f"{live.url}/accounts/confirm-email/")
+    assert balance_of(django_user_model.objects.get(username="browser").pk) == 0
+    link = re.search(r"http://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
+    page.goto(link)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{live.url}/videos/")
     assert "No videos yet" in page.content()
@@ -81,12 +106,12 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page):
     page.wait_for_selector("video.player", timeout=20_000)
     assert page.evaluate("window.__sameDocument") is True
     assert page.locator("[data-status-label]").inner_text() == "Ready"
-    page.wait_for_function("document.querySelector('video.player').readyState >= 1", timeout=10_000)
+    wait_in_page(page, "document.querySelector('video.player').readyState >= 1")
     duration = page.evaluate("document.querySelector('video.player').duration")
     assert 1.5 < duration < 3  # the simulator's two-second sample
     page.evaluate("document.querySelector('video.player').muted = true")
     page.evaluate("document.querySelector('video.player').play()")
-    page.wait_for_function("document.querySelector('video.player').currentTime > 0.2", timeout=10_000)
+    wait_in_page(page, "document.querySelector('video.player').currentTime > 0.2")
     page.screenshot(path=str(ARTIFACTS / "job-done.png"), full_page=True)
 
     page.goto(f"{live.url}/videos/")
@@ -95,6 +120,10 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page):
     page.goto(f"{live.url}/billing/")
     assert page.locator("[data-balance]").get_attribute("data-balance") == "40"
     page.screenshot(path=str(ARTIFACTS / "billing.png"), full_page=True)
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "zh-hans")  # the switcher's script, allowed by the CSP
+    page.wait_for_selector("html[lang=zh-hans]")
+    assert csp_violations == []
 
 
 def test_gallery_updates_running_cards_and_then_stops_polling(watcher, live, sim, page):

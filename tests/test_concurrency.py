@@ -7,12 +7,14 @@ import threading
 import pytest
 import requests
 
-from billing.models import Wallet
+from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of, wallets_out_of_balance
 from billing.services import credits_grant
-from videos.models import Job
+from videos import services
+from videos.models import Job, Upgrade
+from videos.vocabulary import VideoRequest
 
-from .conftest import generate_data, make_user, postgres_only
+from .conftest import generate_data, make_user, postgres_only, wait_for
 
 pytestmark = [postgres_only, pytest.mark.slow]
 
@@ -30,8 +32,9 @@ def logged_in_session(base: str, username: str) -> requests.Session:
     return session
 
 
-def fire(base: str, session: requests.Session, count: int) -> list[int]:
-    """`count` simultaneous submissions from one signed-in browser session."""
+def fire(base: str, session: requests.Session, count: int, path: str = "/videos/new/") -> list[int]:
+    """`count` simultaneous submissions (POSTs to `path`) from one signed-in
+    browser session."""
     statuses: list[int] = []
     barrier = threading.Barrier(count)
     cookies = session.cookies.get_dict()
@@ -41,10 +44,11 @@ def fire(base: str, session: requests.Session, count: int) -> list[int]:
         s.cookies.update(cookies)
         barrier.wait()
         response = s.post(
-            f"{base}/videos/new/",
+            f"{base}{path}",
             data=generate_data(),
             headers={"X-CSRFToken": cookies["csrftoken"], "Accept": "application/json"},
             timeout=60,
+            allow_redirects=False,
         )
         statuses.append(response.status_code)
 
@@ -107,3 +111,15 @@ def test_many_users_at_once(live, sim, django_user_model, roomy):
         t.join()
     assert all(r.count(201) == 3 for r in results.values()), results
     assert all(balance_of(u.pk) == 0 for u in users) and wallets_out_of_balance() == []
+
+
+def test_racing_upgrade_requests_charge_once(live, sim, django_user_model, roomy):
+    user = make_user(django_user_model, "upgrader", credits=50)
+    job = services.job_create(user=user, request=VideoRequest(prompt="A lighthouse at dusk"))
+    wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED).exists(), timeout=20)
+    sim.config(hd_delay=1000)  # every upgrade stays pending while the others arrive
+    statuses = fire(live.url, logged_in_session(live.url, "upgrader"), 12, path=f"/videos/{job.pk}/upgrade/")
+    assert statuses == [302] * 12  # each answered (refused ones with a message), none a 500
+    upgrade = Upgrade.objects.get(job=job)
+    assert LedgerEntry.objects.filter(kind="charge", reference=upgrade.reference).count() == 1
+    assert balance_of(user.pk) == 50 - 10 - 2 and wallets_out_of_balance() == []

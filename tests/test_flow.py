@@ -15,28 +15,15 @@ import pytest
 import requests
 from django.utils import timezone
 
-from billing.models import LedgerEntry
 from billing.selectors import balance_of, ledger_sum_of
 from videos import services
 from videos.models import Job, ProviderCall
 
 from .conftest import generate_data, png_bytes, png_upload, submit, wait_for
+from .helpers import job_after, refunds, settled
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "kiesim" / "sample.mp4").read_bytes()
 S = Job.Status
-
-
-def job_after(response) -> Job:
-    assert response.status_code == 302, response.content.decode()[:2000]
-    return Job.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
-
-
-def settled(job: Job, status: str = S.SUCCEEDED, timeout: float = 10) -> Job:
-    return wait_for(lambda: Job.objects.filter(pk=job.pk, status=status).first(), timeout=timeout)
-
-
-def refunds(job: Job) -> int:
-    return LedgerEntry.objects.filter(kind="refund", reference=job.charge_reference).count()
 
 
 def test_text_to_video_end_to_end(live, sim, alice_client, alice):

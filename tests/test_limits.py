@@ -13,8 +13,8 @@ from billing.services import credits_grant, provider_balance_record
 from videos import tasks
 from videos.models import Job
 
-from .conftest import generate_data, submit
-from .test_flow import job_after, settled
+from .conftest import generate_data, make_user, submit
+from .helpers import job_after, settled
 
 
 @pytest.fixture(autouse=True)
@@ -87,8 +87,17 @@ def test_json_submission_answers_201_with_status(alice_client, sim):
     assert bad.status_code == 400 and "prompt" in bad.json()["fields"]
 
 
-def test_spend_in_window_trips_the_breaker(alice_client, bob_client, sim, settings):
+def test_json_submission_without_enough_credits_answers_402(client, django_user_model, sim):
+    client.force_login(make_user(django_user_model, "short", credits=5))
+    response = client.post("/videos/new/", generate_data(), HTTP_ACCEPT="application/json")
+    assert response.status_code == 402 and response.json() == {"error": "This needs 10 credits and you have 5."}
+    assert not Job.objects.exists()
+
+
+def test_spend_in_window_trips_the_breaker(alice_client, bob_client, alice, bob, sim, settings):
     settings.BREAKER_WINDOW_LIMIT = 100
+    for user in (alice, bob):  # paying accounts: free-tier spend never trips it (test_grant_abuse.py)
+        credits_grant(user=user, amount=10, reason="bought")
     job_after(submit(alice_client))
     refused(submit(bob_client), "paused")
     assert breaker_is_open()

@@ -7,7 +7,7 @@ from videos.models import Notice
 from videos.notices import notice_send
 
 from .conftest import submit
-from .test_flow import job_after, settled
+from .helpers import job_after, settled
 
 
 def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):

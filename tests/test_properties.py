@@ -77,7 +77,6 @@ def check_money(user, jobs) -> None:
 def test_any_order_of_events_settles_every_job_exactly_once(
     live, sim, queue, django_user_model, settings, events, job_count, outcome, submit_first
 ):
-    settings.KIE_BACKOFF_BASE_SECONDS = 0.001
     # Examples share the database: spend adds up across them, and the spend
     # breaker and caps (tested elsewhere) must not step in.
     settings.BREAKER_WINDOW_LIMIT = settings.BREAKER_ABNORMAL_MULTIPLE = 0

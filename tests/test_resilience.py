@@ -3,7 +3,6 @@ retries are deliberate, slots and rate limits hold, 1080p and reuse."""
 
 import socket
 import time
-from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -12,48 +11,80 @@ from django.utils import timezone
 from billing.models import BreakerEvent, LedgerEntry
 from billing.selectors import balance_of, breaker_is_open, ledger_sum_of
 from billing.services import breaker_reset
-from videos import dispatch, retry, services
-from videos.models import Job, SendPermit
+from videos import dispatch, services, tasks
+from videos.models import Job, SendPermit, Upgrade
 
 from .conftest import make_user, submit, wait_for
-from .test_flow import job_after, refunds, settled
+from .helpers import job_after, refunds, settled, time_passes
 
 S = Job.Status
 
 
 @pytest.fixture(autouse=True)
-def fast_backoff(settings):
-    settings.KIE_BACKOFF_BASE_SECONDS = 0.01
+def backoff_in_seconds(settings):
+    # A retry waits on the row until its time; tests move that time with
+    # time_passes, so nothing comes due behind their back.
+    settings.KIE_BACKOFF_BASE_SECONDS = 10.0
     settings.ADMINS = [("Ops", "ops@example.com")]
 
 
-def time_passes(row, field: str) -> None:
-    """Make `field` (a due time of a job or an upgrade) lie in the past."""
-    type(row).objects.filter(pk=row.pk).update(**{field: timezone.now() - timedelta(seconds=1)})
+def rescheduled(job: Job) -> Job:
+    """The job is back in the queue, keeping its slot, with a next attempt
+    time: waiting on the row, not in a worker."""
+    job.refresh_from_db()
+    assert job.status == S.QUEUED and job.dispatched_at and job.next_attempt_at and not job.lease_until
+    return job
 
 
 def test_429_is_retried_with_backoff_then_succeeds(live, sim, alice_client):
     sim.config(generate_error=429, generate_error_times=3)
-    job = settled(job_after(submit(alice_client)))
+    job = job_after(submit(alice_client))
+    for answers in (1, 2, 3):
+        assert sim.calls("generate") == answers
+        time_passes(rescheduled(job), "next_attempt_at")
+        services.jobs_tick()
+    job = settled(job)
     assert sim.calls("generate") == 4
     codes = list(job.provider_calls.filter(endpoint__contains="generate").values_list("code", flat=True))
     assert codes == [429, 429, 429, 200]
 
 
+def test_429_waits_on_the_row_with_growing_delays(live, sim, alice_client):
+    sim.config(generate_error=429)
+    job = job_after(submit(alice_client))
+    waits = []
+    for _ in range(3):
+        job = rescheduled(job)
+        waits.append((job.next_attempt_at - timezone.now()).total_seconds())
+        assert services.jobs_tick()["requeued"] == 0  # not before its time
+        time_passes(job, "next_attempt_at")
+        services.jobs_tick()
+    # 10, 20, 40 s with ±50 % jitter
+    assert 4 <= waits[0] <= 15 and 9 <= waits[1] <= 30 and 19 <= waits[2] <= 60
+
+
 def test_429_that_never_ends_gives_up_and_refunds(live, sim, alice_client, alice):
     sim.config(generate_error=429)
     job = job_after(submit(alice_client))
+    for _ in range(6):  # six backoffs: 1, 2, 4, 8, 16, 32
+        time_passes(rescheduled(job), "next_attempt_at")
+        services.jobs_tick()
     job.refresh_from_db()
     assert job.status == S.FAILED and "too busy" in job.error_message
-    assert sim.calls("generate") == 7  # the first try and six backoffs: 1, 2, 4, 8, 16, 32
+    assert sim.calls("generate") == 7  # the first try and six backoffs
     assert refunds(job) == 1 and balance_of(alice.pk) == 50
 
 
-def test_backoff_doubles_with_jitter(settings):
-    settings.KIE_BACKOFF_BASE_SECONDS = 1.0
-    for step, base in enumerate((1, 2, 4, 8, 16, 32)):
-        delays = {retry.backoff_delay(step) for _ in range(20)}
-        assert all(0.5 * base <= d <= 1.5 * base for d in delays) and len(delays) > 1
+def test_rate_limits_do_not_use_up_the_retries_of_server_errors(live, sim, alice_client, settings):
+    settings.KIE_RETRY_DELAYS = [1]
+    job = job_after(submit(alice_client, prompt="x [sim:error=429]"))
+    time_passes(rescheduled(job), "next_attempt_at")
+    sim.config(generate_error=500, generate_error_times=1)
+    Job.objects.filter(pk=job.pk).update(prompt="x")
+    services.jobs_tick()  # 500: its first (and only allowed) retry comes
+    time_passes(rescheduled(job), "next_attempt_at")
+    services.jobs_tick()
+    settled(job)
 
 
 @pytest.mark.parametrize("code", [455, 500])
@@ -117,13 +148,13 @@ def test_account_problems_trip_the_breaker_and_stop_submissions(live, sim, alice
 
 def test_running_slots_queue_work_in_order(live, sim, alice_client, alice, settings):
     settings.USER_RUNNING_SLOTS = 1
-    sim.config(delay=0.4)
+    sim.config(delay=2.0)  # long enough that the first is still generating while the others are asked for
     jobs = [job_after(submit(alice_client, prompt=f"clip {i}")) for i in range(3)]
     states = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("id").values_list("status", "dispatched_at"))
     assert states[0][0] == S.SUBMITTED and [s for s, _ in states[1:]] == [S.QUEUED, S.QUEUED]
     assert all(d is None for _, d in states[1:])  # waiting for a slot, not dispatched
     for job in jobs:
-        settled(job)
+        settled(job, timeout=20)
     order = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("submitted_at").values_list("pk", flat=True))
     assert order == [j.pk for j in jobs]
     assert sim.calls("generate") == 3 and balance_of(alice.pk) == 20
@@ -152,15 +183,25 @@ def test_failure_frees_the_slot(live, sim, alice_client, settings):
 def test_provider_rate_permits_hold_the_window(db, settings):
     settings.PROVIDER_RATE_LIMIT = 3
     settings.PROVIDER_RATE_WINDOW_SECONDS = 0.5
-    started = time.monotonic()
-    for _ in range(6):
-        assert dispatch.provider_permit(max_wait=2)
-    assert time.monotonic() - started >= 0.45  # the fourth had to wait for the window
+    assert [dispatch.provider_permit() for _ in range(3)] == [0, 0, 0]
+    wait = dispatch.provider_permit()
+    assert 0 < wait <= 0.5 and SendPermit.objects.count() == 3  # the fourth is told when, not kept waiting
+    time.sleep(wait)
+    assert dispatch.provider_permit() == 0
     stamps = sorted(SendPermit.objects.values_list("created_at", flat=True))
-    for i in range(3, 6):
-        assert (stamps[i] - stamps[i - 3]).total_seconds() >= 0.5
-    settings.PROVIDER_RATE_WINDOW_SECONDS = 60
-    assert not dispatch.provider_permit(max_wait=0.1)  # no room: the caller requeues
+    assert (stamps[3] - stamps[0]).total_seconds() >= 0.5
+
+
+def test_a_job_without_a_permit_is_rescheduled_for_when_the_window_has_room(live, sim, alice_client, settings):
+    settings.PROVIDER_RATE_LIMIT, settings.PROVIDER_RATE_WINDOW_SECONDS = 1, 60
+    SendPermit.objects.create(created_at=timezone.now())  # the window is full
+    job = rescheduled(job_after(submit(alice_client)))
+    assert job.attempts == 0 and sim.calls("generate") == 0  # no attempt was made or spent
+    assert 55 <= (job.next_attempt_at - timezone.now()).total_seconds() <= 62
+    SendPermit.objects.all().delete()  # the window has moved on
+    time_passes(job, "next_attempt_at")
+    services.jobs_tick()
+    assert settled(job).attempts == 1
 
 
 # --- 1080p ------------------------------------------------------------------------
@@ -168,6 +209,15 @@ def test_provider_rate_permits_hold_the_window(db, settings):
 
 def hd_upgrade(client, job):
     return client.post(f"/videos/{job.pk}/upgrade/")
+
+
+def upgrade_asked(client, sim, *, hd_delay: float) -> tuple[Job, Upgrade]:
+    """A finished video, and the 1080p upgrade just asked for it (the
+    provider takes `hd_delay` seconds to make it)."""
+    sim.config(hd_delay=hd_delay)
+    job = settled(job_after(submit(client)))
+    assert hd_upgrade(client, job).status_code == 302
+    return job, job.upgrades.get()
 
 
 def test_1080p_upgrade_is_charged_retried_and_stored(live, sim, alice_client, alice):
@@ -196,10 +246,7 @@ def test_1080p_upgrade_is_charged_retried_and_stored(live, sim, alice_client, al
 
 def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, settings):
     settings.HD_MAX_ATTEMPTS = 2
-    sim.config(hd_delay=1000)
-    job = settled(job_after(submit(alice_client)))
-    hd_upgrade(alice_client, job)
-    upgrade = job.upgrades.get()
+    job, upgrade = upgrade_asked(alice_client, sim, hd_delay=1000)
     time_passes(upgrade, "next_attempt_at")
     services.jobs_tick()
     upgrade.refresh_from_db()
@@ -209,10 +256,7 @@ def test_1080p_that_never_comes_is_refunded(live, sim, alice_client, alice, sett
 
 
 def test_1080p_past_its_deadline_is_failed_and_refunded_by_the_sweep(live, sim, alice_client, alice):
-    sim.config(hd_delay=1000)
-    job = settled(job_after(submit(alice_client)))
-    hd_upgrade(alice_client, job)
-    upgrade = job.upgrades.get()
+    job, upgrade = upgrade_asked(alice_client, sim, hd_delay=1000)
     assert upgrade.deadline_at > timezone.now() and balance_of(alice.pk) == 38
     time_passes(upgrade, "deadline_at")
     assert services.jobs_tick()["expired"] == 1
@@ -224,10 +268,7 @@ def test_1080p_past_its_deadline_is_failed_and_refunded_by_the_sweep(live, sim, 
 
 def test_a_failed_1080p_can_be_asked_again_and_is_charged_again(live, sim, alice_client, alice, settings):
     settings.HD_MAX_ATTEMPTS = 1
-    sim.config(hd_delay=1000)
-    job = settled(job_after(submit(alice_client)))
-    hd_upgrade(alice_client, job)
-    first = job.upgrades.get()
+    job, first = upgrade_asked(alice_client, sim, hd_delay=1000)
     time_passes(first, "next_attempt_at")
     services.jobs_tick()
     first.refresh_from_db()
@@ -238,6 +279,15 @@ def test_a_failed_1080p_can_be_asked_again_and_is_charged_again(live, sim, alice
     assert second.reference != first.reference
     second.refresh_from_db()
     assert second.status == "succeeded" and balance_of(alice.pk) == 38 == ledger_sum_of(alice.pk)
+
+
+def test_a_1080p_task_queued_before_upgrades_were_rows_still_runs(live, sim, alice_client):
+    job, upgrade = upgrade_asked(alice_client, sim, hd_delay=1000)
+    sim.config(hd_delay=0)
+    time_passes(upgrade, "next_attempt_at")
+    tasks.hd_job(job.pk)  # such a task names the job, not the upgrade
+    upgrade.refresh_from_db()
+    assert upgrade.status == "succeeded" and upgrade.file
 
 
 def test_1080p_only_for_finished_16_9_or_9_16_videos_of_the_owner(live, sim, alice_client, bob_client, alice):

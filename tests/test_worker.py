@@ -151,6 +151,37 @@ def test_worker_killed_mid_submit_recovers(worker_env, sim, alice_client, alice)
     assert sim.calls("generate") == 1 and balance_of(alice.pk) == 40
 
 
+def test_worker_stops_within_seconds_of_sigterm_while_the_provider_refuses(worker_env, sim, alice_client):
+    """A 429 is rescheduled on the row, not slept through in the worker (which
+    once held a worker for about 95 s and made qcluster ignore SIGTERM)."""
+    sim.config(generate_error=429)
+    proc = start_worker({**worker_env, "KIE_BACKOFF_BASE_SECONDS": "20"})
+    try:
+        job = job_in(submit(alice_client))
+        wait_for(lambda: sim.calls("generate") >= 1, timeout=30)
+        rescheduled = wait_for(
+            lambda: Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, next_attempt_at__isnull=False).first()
+        )
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # to the main process, as a service manager would
+        proc.wait(timeout=15)
+        stopped_after = time.monotonic() - started
+        wait_for(lambda: not group_alive(proc), timeout=5)  # its worker processes went with it
+    finally:
+        kill_worker(proc)
+    assert stopped_after < 5, f"qcluster took {stopped_after:.1f}s to stop"
+    assert rescheduled.next_attempt_at > timezone.now()  # the retry waits on the row
+    assert sim.calls("generate") == 1
+
+
+def group_alive(proc: subprocess.Popen) -> bool:
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.fixture
 def redis_url():
     import redis

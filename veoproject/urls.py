@@ -1,11 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import urls as django_auth_urls
 from django.http import HttpResponse
 from django.urls import include, path
 
+from accounts import views as accounts
+from accounts.forms import AdminLoginForm
 from videos import callbacks
 from videos import views as video_views
-
-from . import accounts
 
 
 def healthz(request):
@@ -13,12 +14,21 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+# Django's auth views but login and password reset (ours, below, take the names).
+auth_urls = [p for p in django_auth_urls.urlpatterns if p.name not in ("login", "password_reset")]
+
 urlpatterns = [
     path("", video_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language
+    # allauth's sign-up and log-in under the contract's names and fields;
+    # log-out and password change/reset stay Django's views; allauth's
+    # remaining pages (email confirmation) after them.
     path("accounts/signup/", accounts.signup, name="signup"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/login/", accounts.login, name="login"),
+    path("accounts/password_reset/", accounts.password_reset, name="password_reset"),
+    path("accounts/", include(auth_urls)),
+    path("accounts/", include("allauth.urls")),
     path("videos/", include("videos.urls")),
     path("billing/", include("billing.urls")),
     path("hooks/kie/upgrade/<slug:token>/", callbacks.kie_upgrade_callback, name="kie_upgrade_callback"),
@@ -26,5 +36,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+admin.site.login_form = AdminLoginForm  # the site's failed-login throttle, in the admin too
 admin.site.site_header = "Veo Studio operations"
 admin.site.site_title = "Veo Studio admin"

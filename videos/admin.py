@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 
-from billing.admin import NoAddOrDelete
+from billing.admin import NoAddOrDelete, SafeActions
 from veoproject import refusals
 from veoproject.refusals import Refusal
 
@@ -69,8 +71,15 @@ class UpgradeAdmin(NoAddOrDelete, admin.ModelAdmin):
         return [f.name for f in Upgrade._meta.fields]
 
 
+class JobActionForm(ActionForm):
+    """The action bar with a reason: retries and refunds move money, and the
+    admin log keeps who did it and why."""
+
+    reason = forms.CharField(max_length=200, required=False, label="Reason")
+
+
 @admin.register(Job)
-class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
+class JobAdmin(SafeActions, NoAddOrDelete, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -90,31 +99,70 @@ class JobAdmin(NoAddOrDelete, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [JobImageInline, UpgradeInline, ProviderCallInline]
     actions = ["repoll", "retry", "refund"]
+    action_form = JobActionForm
+
+    exclude = ("callback_token",)  # a secret: whoever holds it can settle the job
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Job._meta.fields]
+        return [f.name for f in Job._meta.fields if f.name not in self.exclude]
 
-    @admin.action(description="Re-poll the provider now")
+    # Each action needs its own permission (view_job allows none of them);
+    # Django hides the action, and SafeActions answers 403 to its POST.
+    def has_repoll_permission(self, request) -> bool:
+        return request.user.has_perm("videos.repoll_job")
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("videos.retry_job")
+
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perm("videos.refund_job")
+
+    def _reason(self, request, action: str) -> str | None:
+        """The operator's reason, required where money moves."""
+        form = JobActionForm(request.POST, auto_id=None)
+        form.fields["action"].choices = self.get_action_choices(request)
+        reason = form.cleaned_data.get("reason", "").strip() if form.is_valid() else ""
+        if not reason:
+            self.message_user(request, f"Give a reason to {action} (the field next to the action).", messages.ERROR)
+            return None
+        return reason
+
+    @admin.action(description="Re-poll the provider now", permissions=["repoll"])
     def repoll(self, request, queryset):
         count = 0
         for job in queryset.filter(status=Job.Status.SUBMITTED, task_id__isnull=False):
             services.job_poll(job.pk)
+            self.log_change(request, job, "Re-polled the provider")
             count += 1
         self.message_user(request, f"Polled {count} submitted job(s).", messages.INFO)
 
-    @admin.action(description="Retry (send a waiting job now; submit a failed one again)")
+    @admin.action(description="Retry (send a waiting job now; submit a failed one again)", permissions=["retry"])
     def retry(self, request, queryset):
+        reason = self._reason(request, "retry")
+        if reason is None:
+            return
         done, refused = 0, []
         for job in queryset:
             try:
-                done += services.job_retry(job.pk) is not None
+                new = services.job_retry(job.pk)
             except Refusal as refusal:
                 refused.append(f"#{job.pk}: {refusals.describe(refusal)}")
+                continue
+            if new is not None:
+                done += 1
+                self.log_change(request, job, f"Retry (job #{new.pk}): {reason}")
         self.message_user(request, f"Retried {done} job(s).", messages.INFO)
         if refused:
             self.message_user(request, "Not retried: " + "; ".join(refused), messages.WARNING)
 
-    @admin.action(description="Refund (fail active jobs; goodwill refund of finished ones)")
+    @admin.action(description="Refund (fail active jobs; goodwill refund of finished ones)", permissions=["refund"])
     def refund(self, request, queryset):
-        done = sum(services.job_refund(job.pk, actor=request.user) for job in queryset)
+        reason = self._reason(request, "refund")
+        if reason is None:
+            return
+        done = 0
+        for job in queryset:
+            if services.job_refund(job.pk, actor=request.user):
+                done += 1
+                self.log_change(request, job, f"Refund: {reason}")
         self.message_user(request, f"Refunded {done} job(s); the others had been refunded already.", messages.INFO)

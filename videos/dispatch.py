@@ -8,13 +8,12 @@ row so that any number of web and worker processes agree:
   GLOBAL_INFLIGHT_CAP jobs are at the provider; the rest wait, oldest first.
   A slot is held from dispatch until the job is final.
 - send permits: every generate request takes a permit; at most
-  PROVIDER_RATE_LIMIT permits exist per PROVIDER_RATE_WINDOW_SECONDS.
+  PROVIDER_RATE_LIMIT permits exist per PROVIDER_RATE_WINDOW_SECONDS. A job
+  without one is rescheduled for when the window has room.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,7 +26,6 @@ from billing.selectors import breaker_is_open
 from .models import Job, ProviderGate, SendPermit
 from .queue import enqueue
 
-log = logging.getLogger(__name__)
 S = Job.Status
 
 # Holding a slot: dispatched and not yet final.
@@ -88,29 +86,51 @@ def _enqueue_all(job_ids: list[int]) -> None:
 
 def dispatch_after_commit() -> None:
     """Call inside a transaction that queues a job or ends a job's run:
-    once it commits, free slots go to the next jobs in the queue."""
-    transaction.on_commit(jobs_dispatch)
+    once it commits, free slots go to the next jobs in the queue, and
+    retries that have come due go to the worker."""
+    transaction.on_commit(_dispatch_and_retry)
 
 
-def provider_permit(*, max_wait: float = 12.0) -> bool:
-    """Take a permit to send one generate request, waiting (up to max_wait
-    seconds) for the sliding window to make room. False if none came."""
+def _dispatch_and_retry() -> None:
+    jobs_dispatch()
+    retries_hand_out()
+
+
+def provider_permit() -> float:
+    """Take a permit to send one generate request now. Returns 0 when taken,
+    else the seconds until the sliding window makes room (the caller
+    reschedules the job for then: nobody waits here)."""
     window = timedelta(seconds=settings.PROVIDER_RATE_WINDOW_SECONDS)
-    give_up = time.monotonic() + max_wait
-    while True:
-        with transaction.atomic():
-            ProviderGate.lock()
-            now = timezone.now()
-            recent = SendPermit.objects.filter(created_at__gt=now - window)
-            if recent.count() < settings.PROVIDER_RATE_LIMIT:
-                SendPermit.objects.create(created_at=now)
-                return True
-            oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
-        wait = max((oldest + window - now).total_seconds(), 0.01)
-        if time.monotonic() + wait > give_up:
-            log.info("provider rate limit: no permit within %.1fs", max_wait)
-            return False
-        time.sleep(wait)
+    with transaction.atomic():
+        ProviderGate.lock()
+        now = timezone.now()
+        recent = SendPermit.objects.filter(created_at__gt=now - window)
+        if recent.count() < settings.PROVIDER_RATE_LIMIT:
+            SendPermit.objects.create(created_at=now)
+            return 0.0
+        oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+    return max((oldest + window - now).total_seconds(), 0.01)
+
+
+def retries_hand_out(now=None) -> int:
+    """Hand rescheduled work whose time has come (a submit after a provider
+    refusal or a full rate window, a download after a broken transfer) to
+    the worker. Called after every dispatch and by the sweep, so a retry
+    waits for the next event or tick, never in a worker. Each row is claimed
+    by stamping its hand-over, so concurrent callers do not both send it."""
+    now = now or timezone.now()
+    due = (
+        Job.objects.filter(Q(status=S.QUEUED, dispatched_at__isnull=False) | Q(status=S.DOWNLOADING))
+        .filter(next_attempt_at__lte=now, enqueued_at__isnull=True, lease_until__isnull=True)
+        .order_by("next_attempt_at")
+        .values_list("pk", "status")[:DISPATCH_BATCH]
+    )
+    handed = 0
+    for pk, status in due:
+        if Job.objects.filter(pk=pk, enqueued_at__isnull=True).update(enqueued_at=now):
+            enqueue("submit_job" if status == S.QUEUED else "download_job", pk, mark=False)
+            handed += 1
+    return handed
 
 
 def permits_prune(now=None) -> int:

@@ -1,14 +1,15 @@
 """Sending a dispatched job to the provider, and what a refusal means.
 
 A job is claimed by a conditional update (queued → submitting), so a task
-delivered twice sends once. A generate whose answer was lost is never
-resent: the job waits for its unique callback URL until the deadline.
+delivered twice sends once; a refusal worth retrying puts it back in the
+queue with its next attempt time (videos.retry), keeping its running slot.
+A generate whose answer was lost is never resent: the job waits for its
+unique callback URL until the deadline.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,10 +22,9 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import dispatch, kie
+from .. import dispatch, kie, retry
 from ..models import Job
 from ..queue import recorder
-from ..retry import BACKOFF_STEPS, backoff_delay, first_poll_delay
 from .create import request_of
 from .settle import job_fail
 
@@ -39,10 +39,10 @@ def callback_url(job: Job) -> str:
 
 
 def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
-    """Send a dispatched job to the provider. Idempotent: only a queued,
-    dispatched job whose retry time has come is claimed; anyone else
-    returns at once. A 429 is retried here with exponential backoff; other
-    transient errors put the job back in the queue (keeping its slot)."""
+    """Send a dispatched job to the provider, once. Idempotent: only a
+    queued, dispatched job whose retry time has come is claimed; anyone else
+    returns at once. Whatever goes wrong becomes the job's next attempt
+    (videos.retry) or a failure with a refund: this never waits."""
     now = timezone.now()
     claimed = (
         Job.objects.filter(pk=job_id, status=S.QUEUED, dispatched_at__isnull=False)
@@ -51,27 +51,36 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
     )
     if not claimed:
         return
+    try:
+        _submit_claimed(job_id, client=client)
+    except Exception:
+        # Something of ours failed with the job claimed. Whether the generate
+        # call went out is unknown, so it is treated as possibly delivered
+        # (as a lost answer is): the job waits for its callback until the
+        # deadline, then fails and is refunded. Never resent, never left
+        # in `submitting`.
+        log.exception("job %s: submit crashed", job_id)
+        now = timezone.now()
+        Job.objects.filter(pk=job_id, status=S.SUBMITTING).update(
+            status=S.SUBMITTED,
+            submitted_at=now,
+            deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            lease_until=None,
+        )
+
+
+def _submit_claimed(job_id: int, *, client: kie.KieClient | None) -> None:
     job = Job.objects.select_related("parent").get(pk=job_id)
-    request = request_of(job)
-    client = client or kie.default_client()
-    backoffs = 0
-    while True:
-        if not dispatch.provider_permit():
-            _requeue(job, delay=timedelta(seconds=5))
-            return
-        try:
-            task_id = _send(client, job, request)
-            break
-        except kie.KieError as exc:
-            if exc.handling.retry == "backoff" and backoffs < len(BACKOFF_STEPS):
-                delay = backoff_delay(backoffs)
-                log.warning("job %s: provider rate limit, retry in %.1fs", job.pk, delay)
-                time.sleep(delay)
-                backoffs += 1
-                Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(lease_until=timezone.now() + SUBMIT_LEASE)
-                continue
-            _after_submit_error(job, exc)
-            return
+    wait = dispatch.provider_permit()
+    if wait:  # the provider's rate window is full: no attempt was made, come back when it has room
+        _requeue(job, delay=retry.permit_delay(wait), attempts=F("attempts") - 1)
+        log.info("job %s: no provider permit for %.1fs; rescheduled", job.pk, wait)
+        return
+    try:
+        task_id = _send(client or kie.default_client(), job)
+    except kie.KieError as exc:
+        _after_submit_error(job, exc)
+        return
     now = timezone.now()
     with transaction.atomic():
         # A fast callback may have stored the task id (and settled) already.
@@ -79,14 +88,14 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
         Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
             status=S.SUBMITTED,
             submitted_at=now,
-            next_poll_at=now + first_poll_delay(job.model),
+            next_poll_at=now + retry.first_poll_delay(job.model),
             deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
             lease_until=None,
         )
     log.info("job %s submitted task=%s", job.pk, task_id)
 
 
-def _send(client: kie.KieClient, job: Job, request) -> str:
+def _send(client: kie.KieClient, job: Job) -> str:
     """One billed call that starts the job's task: generate, or for an
     extension the extend endpoint on its parent's task."""
     if job.parent_id is not None:
@@ -99,14 +108,20 @@ def _send(client: kie.KieClient, job: Job, request) -> str:
             callback_url=callback_url(job),
             record=recorder(job.pk),
         )
-    return client.generate(request, callback_url=callback_url(job), record=recorder(job.pk))
+    return client.generate(request_of(job), callback_url=callback_url(job), record=recorder(job.pk))
 
 
-def _requeue(job: Job, *, delay: timedelta) -> None:
-    """Back to the queue, keeping the running slot, until `delay` passed."""
+def _requeue(job: Job, *, delay: timedelta, **changes) -> None:
+    """Back to the queue, keeping the running slot, until `delay` passed;
+    the sweep (or the next dispatch) hands it to a worker again then."""
     Job.objects.filter(pk=job.pk, status=S.SUBMITTING).update(
-        status=S.QUEUED, next_attempt_at=timezone.now() + delay, lease_until=None, enqueued_at=None
+        status=S.QUEUED, next_attempt_at=timezone.now() + delay, lease_until=None, enqueued_at=None, **changes
     )
+
+
+def rate_limited_answers(job: Job) -> int:
+    """How often the provider answered this job's generate with 429."""
+    return job.provider_calls.filter(endpoint__endswith="/generate", code=429).count()
 
 
 def _after_submit_error(job: Job, exc: kie.KieError) -> None:
@@ -127,11 +142,15 @@ def _after_submit_error(job: Job, exc: kie.KieError) -> None:
     if exc.handling.breaker:
         log.error("job %s: provider needs an operator: code=%s %s", job.pk, exc.code, exc.message)
         billing.breaker_trip(reason=f"Provider answered {exc.code}: {exc.handling.meaning} ({exc.message})")
-    delays = settings.KIE_RETRY_DELAYS
-    if exc.handling.retry == "later" and job.attempts <= len(delays):
-        delay = timedelta(seconds=delays[job.attempts - 1])
+    # Each claim that got this far made one generate call: the calls that
+    # were not rate limited are the failures of the "later" kind.
+    rule = exc.handling.retry
+    rate_limited = rate_limited_answers(job)
+    failures = rate_limited if rule == "backoff" else job.attempts - rate_limited
+    delay = retry.retry_delay(rule, failures)
+    if delay is not None:
         _requeue(job, delay=delay)
-        log.warning("job %s: submit retry %s in %ss (code=%s)", job.pk, job.attempts, delay.seconds, exc.code)
+        log.warning("job %s: %s retry %s in %.1fs (code=%s)", job.pk, rule, failures, delay.total_seconds(), exc.code)
         return
     job_fail(job.pk, reason=user_message(exc), from_statuses=(S.SUBMITTING,))
 

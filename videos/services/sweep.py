@@ -6,6 +6,7 @@ do: every query walks a small index of due work, oldest first.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from ..retry import poll_interval
 from .settle import EXPIRED, job_fail
 from .upgrade import EXPIRED as UPGRADE_EXPIRED
 from .upgrade import upgrade_fail
+
+log = logging.getLogger(__name__)
 
 S = Job.Status
 
@@ -47,14 +50,29 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
             enqueue("poll_job", pk)
             counts["polled"] += 1
 
-    # Past the deadline: the worker asks record-info once before failing
-    # (job_expire). If that task was lost, the job fails without asking.
-    past = Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now)
-    for pk in past.filter(final_check_at__isnull=True).values_list("pk", flat=True)[:POLL_BATCH]:
-        enqueue("expire_job", pk)
-        counts["expired"] += 1
-    for pk in past.filter(final_check_at__lt=now - REQUEUE_AFTER).values_list("pk", flat=True):
-        if job_fail(pk, reason=EXPIRED):
+    # Every non-final state but `submitting` ends at its deadline: queued
+    # (from creation), submitted (from the submit), downloading (from the
+    # result). A job in `submitting` is mid-call to the provider and is
+    # owned by its lease instead (below): failing it now could refund a
+    # generation the provider is about to bill. Rows from before queued and
+    # downloading had deadlines count from their creation. A submitted job
+    # with a task is not failed here: the worker asks record-info once (the
+    # provider is the final authority, job_expire); if that task was lost,
+    # it fails REQUEUE_AFTER later without asking.
+    started_long_ago = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    expired = Job.objects.filter(status__in=(S.QUEUED, S.SUBMITTED, S.DOWNLOADING)).filter(
+        Q(deadline_at__lt=now) | Q(deadline_at__isnull=True, created_at__lt=started_long_ago)
+    )
+    ask = expired.filter(status=S.SUBMITTED, task_id__isnull=False, final_check_at__isnull=True)
+    for pk in ask.order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]:
+        if _guarded(pk, enqueue, "expire_job", pk) is not None:
+            counts["expired"] += 1
+    asked_long_ago = Q(final_check_at__lt=now - REQUEUE_AFTER)
+    unanswerable = ~Q(status=S.SUBMITTED) | Q(task_id__isnull=True)
+    for pk in (
+        expired.filter(unanswerable | asked_long_ago).order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]
+    ):
+        if _guarded(pk, job_fail, pk, reason=TOO_LONG):
             counts["expired"] += 1
 
     # A worker died mid-submit: we cannot tell whether the provider got it,
@@ -75,26 +93,40 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", "status")[:POLL_BATCH]
     )
     for pk, status in lost:
-        enqueue("submit_job" if status == S.QUEUED else "download_job", pk)
-        counts["requeued"] += 1
+        if _guarded(pk, enqueue, "submit_job" if status == S.QUEUED else "download_job", pk) is not None:
+            counts["requeued"] += 1
 
     counts["dispatched"] = len(dispatch.jobs_dispatch())
     dispatch.permits_prune(now)
 
     pending = Upgrade.objects.filter(status=Upgrade.Status.PENDING)
     # Past the deadline: asked once (upgrade_expire) before failing; if that
-    # task was lost, failed without asking.
+    # task was lost, failed REQUEUE_AFTER later without asking.
     late = pending.filter(deadline_at__lt=now)
     for pk in (
         late.filter(final_check_at__isnull=True).order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]
     ):
-        enqueue("expire_upgrade", pk, mark=False)
-        counts["expired"] += 1
+        if _guarded(None, enqueue, "expire_upgrade", pk, mark=False) is not None:
+            counts["expired"] += 1
     for upgrade in late.filter(final_check_at__lt=now - REQUEUE_AFTER)[:POLL_BATCH]:
-        if upgrade_fail(upgrade, reason=UPGRADE_EXPIRED):
+        if _guarded(upgrade.job_id, upgrade_fail, upgrade, reason=UPGRADE_EXPIRED):
             counts["expired"] += 1
     due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
     for pk in due.values_list("pk", flat=True)[:POLL_BATCH]:
-        enqueue("upgrade_job", pk, mark=False)
-        counts["upgrades"] += 1
+        if _guarded(None, enqueue, "upgrade_job", pk, mark=False) is not None:
+            counts["upgrades"] += 1
     return counts
+
+
+TOO_LONG = EXPIRED  # one wording for every job that ran out of time
+
+
+def _guarded(job_id: int | None, action, *args, **kwargs):
+    """`action(*args, **kwargs)`, or None if it raised: one job's fault
+    (a database hiccup, a bug) must not stop the sweep for every other job."""
+    try:
+        result = action(*args, **kwargs)
+    except Exception:
+        log.exception("sweep: %s failed for job %s", getattr(action, "__name__", action), job_id)
+        return None
+    return True if result is None else result

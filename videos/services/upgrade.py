@@ -35,12 +35,11 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import kie
+from .. import kie, retry
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
 from ..models import Job, ProviderCall, Upgrade, UpgradeKind
 from ..queue import enqueue, recorder
-from ..retry import upgrade_first_check, upgrade_retry_delay
 from .settle import in_language_of
 
 log = logging.getLogger(__name__)
@@ -105,8 +104,14 @@ def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> No
         if not url:  # 4K accepted: the callback (or the safety check) brings it
             return
         _store(upgrade, url)
-    except (kie.KieError, DownloadError) as exc:
-        delay = upgrade_retry_delay(upgrade.attempts, kind=upgrade.kind) if exc.retryable else None
+    except Exception as exc:  # every fault ends in a retry or a refund
+        if not isinstance(exc, kie.KieError | DownloadError):
+            # Our own fault (storage down, a bug): a retryable attempt like
+            # any other, so the attempt bound and the deadline still hold.
+            log.exception("job %s: %s attempt %s crashed", upgrade.job_id, upgrade.kind, upgrade.attempts)
+            exc = DownloadError(f"an internal error ({type(exc).__name__})", retryable=True)
+        rule = "upgrade_4k" if upgrade.kind == UpgradeKind.UHD_4K else "upgrade"
+        delay = retry.retry_delay(rule, upgrade.attempts) if exc.retryable else None
         if delay is not None:
             Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(next_attempt_at=timezone.now() + delay)
             log.info("job %s: %s not ready (attempt %s): %s", upgrade.job_id, upgrade.kind, upgrade.attempts, exc)
@@ -130,7 +135,7 @@ def _ask(upgrade: Upgrade, client: kie.KieClient) -> str:
         Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
             requested_at=timezone.now(),
             task_id=result.task_id,
-            next_attempt_at=timezone.now() + upgrade_first_check(),
+            next_attempt_at=timezone.now() + retry.upgrade_first_check(),
         )
     elif not result.video_url:
         raise kie.KieError("4K still processing", code=None, handling=kie.PROCESSING_4K)

@@ -8,7 +8,7 @@ import django.db.models.deletion
 
 
 class Migration(migrations.Migration):
-    dependencies = [("videos", "0010_remove_job_hd_columns")]
+    dependencies = [("videos", "0011_job_retry_of_operator_permissions")]
 
     operations = [
         migrations.AlterField(

@@ -12,7 +12,7 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("billing", "0004_provider_balance")]
+    dependencies = [("billing", "0006_ledger_free_tier")]
 
     operations = [
         migrations.AlterModelOptions(name="price", options={"ordering": ["model", "credits"]}),
