@@ -6,17 +6,18 @@ from django.core import mail
 from videos.models import Notice
 from videos.notices import notice_send
 
-from .conftest import submit
+from .conftest import submit, wait_for
 from .helpers import job_after, settled
 
 
 def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):
     ready = settled(job_after(submit(alice_client)))
     failed = settled(job_after(submit(alice_client, prompt="x [sim:fail]")), "failed")
-    assert set(Notice.objects.filter(user=alice).values_list("job_id", "kind")) == {
-        (ready.pk, "ready"),
-        (failed.pk, "failed"),
-    }
+    # The notice is written just after the commit that made the job final.
+    assert wait_for(
+        lambda: set(Notice.objects.filter(user=alice).values_list("job_id", "kind"))
+        == {(ready.pk, "ready"), (failed.pk, "failed")}
+    )
     page = alice_client.get("/videos/").content.decode()
     assert '<span class="count" data-unread>2</span>' in page
     html = alice_client.get("/videos/notices/").content.decode()
@@ -29,9 +30,10 @@ def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):
 def test_email_when_opted_in(live, sim, alice_client, alice):
     alice_client.post("/videos/notices/", {"email": "on"})
     job = settled(job_after(submit(alice_client)))
-    assert [m.subject for m in mail.outbox] == ["Your video is ready"]
+    assert wait_for(lambda: [m.subject for m in mail.outbox] == ["Your video is ready"])
     assert mail.outbox[0].to == ["alice@example.com"] and f"/videos/{job.pk}/" in mail.outbox[0].body
     failed = settled(job_after(submit(alice_client, prompt="y [sim:fail]")), "failed")
+    wait_for(lambda: len(mail.outbox) == 2)
     assert mail.outbox[-1].subject == "Your video could not be made" and "credits were returned" in mail.outbox[-1].body
     alice_client.post("/videos/notices/", {})  # opted out again
     settled(job_after(submit(alice_client)))

@@ -15,17 +15,9 @@ from videos import services
 from videos.models import Job, ProviderCall, Upgrade
 
 from .conftest import submit, wait_for
+from .helpers import job_after, settled
 
 S = Job.Status
-
-
-def job_after(response) -> Job:
-    assert response.status_code == 302, response.content.decode()[:2000]
-    return Job.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
-
-
-def settled(job: Job, status: str = S.SUCCEEDED, timeout: float = 10) -> Job:
-    return wait_for(lambda: Job.objects.filter(pk=job.pk, status=status).first(), timeout=timeout)
 
 
 def upgrade_of(client, job: Job, quality: str = "4k") -> Upgrade:
