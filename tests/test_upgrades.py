@@ -171,3 +171,11 @@ def test_upgrade_quality_is_checked(live, sim, alice_client, alice, bob_client):
     upgrade_of(alice_client, job)
     alice_client.post(f"/videos/{job.pk}/upgrade/", {"quality": "4k"})  # again while pending: refused
     assert job.upgrades.count() == 1 and balance_of(alice.pk) == 20
+
+
+def test_upgrade_callback_tokens_are_redacted_from_logs():
+    from videos.logfilters import redact
+
+    line = "Not Found: /hooks/kie/upgrade/SECRETtoken123/ and /hooks/kie/JOBtoken456/"
+    assert "SECRET" not in redact(line) and "JOBtoken" not in redact(line)
+    assert "/hooks/kie/upgrade/<redacted>/" in redact(line)

@@ -189,21 +189,25 @@ def kie_callback(request, token: str):
 
 @csrf_exempt
 @require_POST
+@sensitive_variables("token")
 def kie_upgrade_callback(request, token: str):
-    """A 4K upgrade's own callback URL (one secret per upgrade). Verified
-    like a job's; a made version is stored by the worker, anything else is
-    checked with the provider before a refund; duplicates answer 200."""
-    upgrade = Upgrade.objects.filter(callback_token=token).select_related("job").order_by().first()
+    """A 4K upgrade's own callback URL (one secret per upgrade). The body is
+    read and verified exactly as a job's; a made version is stored by the
+    worker, anything else is checked with the provider before a refund;
+    duplicates and late arrivals answer 200 and change nothing."""
+    upgrade = None
+    if len(token) <= MAX_TOKEN_LENGTH:
+        upgrade = Upgrade.objects.filter(callback_token=token).select_related("job").order_by().first()
     if upgrade is None:
         return _error("Unknown callback URL.", 404)
     try:
-        body = json.loads(request.body)
-        result = kie.parse_callback(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        log.warning("upgrade %s: bad callback body: %s", upgrade.pk, exc)
-        return _error(f"Bad callback body: {exc}" if isinstance(exc, kie.BadPayload) else "The body must be JSON.", 400)
+        body = read_body(request)
+        task_id = claimed_task_id(body)
+    except Refused as exc:
+        log.warning("upgrade %s: callback refused: %s", upgrade.pk, exc)
+        return _error(str(exc), exc.status)
     if settings.KIE_WEBHOOK_HMAC_KEY and not signature_ok(
-        task_id=result.task_id,
+        task_id=task_id,
         timestamp=request.headers.get("X-Webhook-Timestamp", ""),
         signature=request.headers.get("X-Webhook-Signature", ""),
         key=settings.KIE_WEBHOOK_HMAC_KEY,
@@ -211,6 +215,13 @@ def kie_upgrade_callback(request, token: str):
     ):
         log.warning("upgrade %s: callback with a missing or bad signature", upgrade.pk)
         return _error("Missing, stale or invalid signature.", 401)
+    try:
+        result = kie.parse_callback(body)
+    except kie.BadPayload as exc:
+        log.warning("upgrade %s: bad callback body: %s", upgrade.pk, exc)
+        return _error(f"Bad callback body: {exc}", 400)
+    if result.task_id != task_id:
+        return _error("Bad callback body: it names two task ids.", 400)
     # The provider names the 4K task or the video it is made from. Until the
     # 4K task's id is known (the request's answer may still be on its way),
     # the unguessable URL alone says which upgrade this is.
