@@ -203,6 +203,8 @@ def upgrade_expire(upgrade_id: int, *, client: kie.KieClient | None = None) -> b
             return True
     except (kie.KieError, DownloadError) as exc:
         log.warning("job %s: final check of %s failed: %s", upgrade.job_id, upgrade.kind, exc)
+    except Exception:  # our own fault (storage down, a bug): the deadline still ends it, with a refund
+        log.exception("job %s: final check of %s crashed", upgrade.job_id, upgrade.kind)
     return upgrade_fail(upgrade, reason=EXPIRED)
 
 
