@@ -8,13 +8,28 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 # The admin page sits above both apps: what the provider stated per task
 # is read from the video jobs and upgrades that keep it.
 from videos.selectors import stated_costs
 
 from .exceptions import InsufficientCredits
-from .models import BreakerEvent, BreakerState, LedgerEntry, Price, ProviderBalance, Wallet
+from .models import (
+    BreakerEvent,
+    BreakerState,
+    CreditPack,
+    LedgerEntry,
+    Payment,
+    PaymentEvent,
+    Price,
+    ProviderBalance,
+    RedeemCode,
+    Redemption,
+    Wallet,
+)
+from .payments import payment_sync
+from .redeem import codes_create
 from .selectors import latest_provider_balance, reconciliation
 from .services import breaker_reset, credits_grant
 
@@ -255,3 +270,129 @@ class ProviderBalanceAdmin(ReadOnly, admin.ModelAdmin):
             "title": "Reconciliation: ledger spend vs provider balance",
         }
         return render(request, "admin/billing/providerbalance/reconciliation.html", context)
+
+
+# --- money in ------------------------------------------------------------------
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(admin.ModelAdmin):
+    list_display = ("name", "credits", "price", "currency", "active", "best_value", "order", "updated_at")
+    list_editable = ("active", "best_value", "order")
+    list_filter = ("active",)
+
+    @admin.display(description="Price")
+    def price(self, obj):
+        return obj.price_display
+
+
+@admin.action(description="Re-read from Stripe (credits or takes back what Stripe reports)")
+def reread_from_stripe(modeladmin, request, queryset):
+    for payment in queryset:
+        payment_sync(payment=payment)
+    modeladmin.message_user(request, f"{queryset.count()} payments re-read from Stripe.", messages.SUCCESS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnly, admin.ModelAdmin):
+    """Read-only: payments change only through Stripe and billing.payments."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "pack_name",
+        "amount_shown",
+        "credits",
+        "status",
+        "refunded_shown",
+        "credits_reversed",
+        "shortfall",
+        "provider_link",
+    )
+    list_filter = ("status", "dispute_lost", "created_at")
+    search_fields = ("user__username", "intent_id", "pack_name")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    actions = [reread_from_stripe]
+    readonly_fields = ("provider_link",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Amount")
+    def amount_shown(self, obj):
+        return obj.amount_display
+
+    @admin.display(description="Refunded")
+    def refunded_shown(self, obj):
+        return obj.refunded_display if obj.amount_refunded else ""
+
+    @admin.display(description="At Stripe")
+    def provider_link(self, obj):
+        if not obj.intent_id:
+            return ""
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', obj.provider_url, obj.intent_id)
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("received_at", "type", "event_id", "payment", "outcome")
+    list_filter = ("type",)
+    search_fields = ("event_id",)
+
+
+class CodeBatchForm(forms.Form):
+    credits = forms.IntegerField(min_value=1)
+    count = forms.IntegerField(min_value=1, max_value=10_000)
+    uses = forms.IntegerField(min_value=1, initial=1, help_text="Redemptions per code in all.")
+    expires_days = forms.IntegerField(min_value=1, required=False, help_text="Empty: never expires.")
+    batch = forms.CharField(max_length=64, required=False, help_text="A label to find the batch again.")
+
+
+@admin.register(RedeemCode)
+class RedeemCodeAdmin(NoAddOrDelete, admin.ModelAdmin):
+    list_display = ("code", "credits", "uses", "max_uses", "expires_at", "batch", "active", "created_at")
+    list_filter = ("active", "batch")
+    search_fields = ("code", "batch")
+    readonly_fields = ("code", "credits", "uses", "max_uses", "batch", "created_by", "created_at")
+    fields = ("code", "credits", "uses", "max_uses", "expires_at", "batch", "active", "created_by", "created_at")
+
+    def get_urls(self):
+        return [
+            path("batch/", self.admin_site.admin_view(self.batch_view), name="billing_redeemcode_batch")
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "batch_url": reverse("admin:billing_redeemcode_batch")}
+        return super().changelist_view(request, extra_context)
+
+    def batch_view(self, request):
+        form = CodeBatchForm(request.POST or None)
+        codes = []
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            codes = codes_create(
+                credits=data["credits"],
+                count=data["count"],
+                uses=data["uses"],
+                expires_days=data["expires_days"],
+                batch=data["batch"],
+                actor=request.user,
+            )
+            self.message_user(request, f"{len(codes)} codes made.", messages.SUCCESS)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "codes": codes,
+            "opts": self.model._meta,
+            "title": "Make redeem codes",
+        }
+        return render(request, "admin/billing/redeemcode/batch.html", context)
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("created_at", "code", "user")
+    search_fields = ("code__code", "user__username")
+    list_select_related = ("code", "user")

@@ -139,6 +139,39 @@ def credits_charge(
     )
 
 
+def credits_purchase(*, user_id: int, amount: int, reference: str, reason: str) -> LedgerEntry | None:
+    """Credits bought with money, once per `reference` (the payment's
+    provider id). Returns None when that reference was credited already."""
+    if amount <= 0:
+        raise ValueError("A purchase must be positive.")
+    with transaction.atomic():
+        _locked_wallet(user_id)
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PURCHASE, reference=reference).exists():
+            return None
+        entry = _post(
+            user_id=user_id, amount=amount, kind=LedgerEntry.Kind.PURCHASE, reference=reference, reason=reason
+        )
+    log.info("credits purchase %+d user=%s ref=%s", amount, user_id, reference)
+    return entry
+
+
+def credits_reverse(*, user_id: int, wanted: int, reference: str, reason: str) -> int:
+    """Take back up to `wanted` bought credits (a refund or a lost dispute),
+    never below zero. Returns how many were taken; the caller records the
+    rest as a shortfall. Once per `reference`: a second call takes nothing."""
+    if wanted <= 0:
+        return 0
+    with transaction.atomic():
+        wallet = _locked_wallet(user_id)
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REVERSAL, reference=reference).exists():
+            return 0
+        take = min(wanted, wallet.balance)
+        if take > 0:
+            _post(user_id=user_id, amount=-take, kind=LedgerEntry.Kind.REVERSAL, reference=reference, reason=reason)
+    log.warning("credits reversal -%s of %s user=%s ref=%s", take, wanted, user_id, reference)
+    return take
+
+
 PAUSED_MESSAGE = gettext_lazy("New videos are paused for maintenance. Please try again later; nothing was charged.")
 
 

@@ -13,6 +13,7 @@ from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
 from kiesim.process import SimulatorProcess
+from stripesim.process import LocalStripeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,30 @@ def sim(simulator_process, settings):
     simulator_process.reset()  # no callbacks into the next test
     # Let callbacks already on the wire finish before the database is flushed.
     wait_for(lambda: simulator_process.stats()["inflight"] == 0, timeout=20)
+
+
+STRIPE_TEST_SECRET = "whsec_tests_only_0123456789"
+
+
+@pytest.fixture(scope="session")
+def localstripe_process(tmp_path_factory):
+    """The embedded fake Stripe, with a state file of its own."""
+    process = LocalStripeProcess(state=str(tmp_path_factory.mktemp("localstripe") / "state.pickle"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def stripe_on(localstripe_process, settings):
+    """Card payments on, against a freshly emptied localstripe."""
+    localstripe_process.reset()
+    settings.STRIPE_API_BASE = localstripe_process.url
+    settings.STRIPE_SECRET_KEY = "sk_test_veo_tests"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_veo_tests"
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_TEST_SECRET
+    yield localstripe_process
+    # Events still on their way (localstripe waits a second) go nowhere.
+    localstripe_process.send_webhooks_to("http://127.0.0.1:9/", STRIPE_TEST_SECRET)
 
 
 @pytest.fixture
@@ -259,3 +284,51 @@ def pytest_terminal_summary(terminalreporter):
     figures = {"modules": {t.name: t.as_dict() for t in _HOSTILE_TALLIES.values()}, "total": total}
     (ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / "hostile-figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+# --- Browser tests: one Chromium for the whole session ------------------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "var" / "screenshots"  # test artefacts (var/ is gitignored)
+VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, started once per session
+    (each test opens its own context, so cookies never leak between them)."""
+    import shutil
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; Django would
+    # otherwise refuse ORM calls from the test body.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def browser_context(browser, live_server, *, user=None, viewport: str = "desktop", locale: str = "en-US"):
+    """A fresh browser context at a viewport and language, signed in as
+    `user` (a session made by Django's test client, no login form)."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=locale)
+    if user is not None:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    return context

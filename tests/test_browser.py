@@ -1,6 +1,6 @@
 """A real browser (Debian's Chromium driven by Playwright): sign up, make a
 video against the simulator, watch it finish without reloading, play it.
-Screenshots go to tests/artifacts/."""
+Screenshots go to var/screenshots/."""
 
 import os
 import shutil
@@ -9,15 +9,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,20 +44,10 @@ def watcher(live, django_user_model):
 
 
 @pytest.fixture
-def page(live):
-    # Playwright's sync API runs an event loop in this thread; Django would
-    # otherwise refuse ORM calls from the test body.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        yield context.new_page()
-        context.close()
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def page(live, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context.new_page()
+    context.close()
 
 
 def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_model):
@@ -100,7 +82,7 @@ def test_sign_up_generate_watch_and_play(prices, live, sim, page, django_user_mo
     page.wait_for_url(f"{live.url}/videos/*/")
     page.evaluate("window.__sameDocument = true")
     page.screenshot(path=str(ARTIFACTS / "job-running.png"), full_page=True)
-    assert page.locator("[data-progress]").count() == 1
+    assert page.locator("progress.progress").count() == 1
 
     # The page turns into a player by itself: no reload (the marker survives).
     page.wait_for_selector("video.player", timeout=20_000)
@@ -141,8 +123,8 @@ def test_gallery_updates_running_cards_and_then_stops_polling(watcher, live, sim
     page.goto(f"{live.url}/videos/")
     page.evaluate("window.__sameDocument = true")
     status_requests = []
-    page.on("request", lambda r: status_requests.append(r.url) if r.url.endswith("status.json") else None)
-    page.wait_for_selector(".card video", timeout=20_000)
+    page.on("request", lambda r: status_requests.append(r.url) if "/card/" in r.url else None)
+    page.wait_for_selector(".card[data-status=succeeded] img", timeout=20_000)
     page.wait_for_selector(".card .badge.failed", timeout=20_000)
     assert page.evaluate("window.__sameDocument") is True
     assert "10 credits returned" in page.content()

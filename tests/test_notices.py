@@ -13,13 +13,13 @@ from .helpers import job_after, settled
 def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):
     ready = settled(job_after(submit(alice_client)))
     failed = settled(job_after(submit(alice_client, prompt="x [sim:fail]")), "failed")
-    # The notice is written just after the commit that made the job final.
-    assert wait_for(
-        lambda: set(Notice.objects.filter(user=alice).values_list("job_id", "kind"))
-        == {(ready.pk, "ready"), (failed.pk, "failed")}
-    )
+    wait_for(lambda: Notice.objects.filter(user=alice).count() == 2)
+    assert set(Notice.objects.filter(user=alice).values_list("job_id", "kind")) == {
+        (ready.pk, "ready"),
+        (failed.pk, "failed"),
+    }
     page = alice_client.get("/videos/").content.decode()
-    assert '<span class="count" data-unread>2</span>' in page
+    assert '<span class="count" data-unread aria-hidden="true">2</span>' in page and "Notices: 2 unread" in page
     html = alice_client.get("/videos/notices/").content.decode()
     assert f"Video #{ready.pk}</a>\n            is ready." in html
     assert "10 credits were returned" in html
@@ -30,7 +30,8 @@ def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):
 def test_email_when_opted_in(live, sim, alice_client, alice):
     alice_client.post("/videos/notices/", {"email": "on"})
     job = settled(job_after(submit(alice_client)))
-    assert wait_for(lambda: [m.subject for m in mail.outbox] == ["Your video is ready"])
+    wait_for(lambda: mail.outbox)  # sent just after the job's final state is committed
+    assert [m.subject for m in mail.outbox] == ["Your video is ready"]
     assert mail.outbox[0].to == ["alice@example.com"] and f"/videos/{job.pk}/" in mail.outbox[0].body
     failed = settled(job_after(submit(alice_client, prompt="y [sim:fail]")), "failed")
     wait_for(lambda: len(mail.outbox) == 2)
@@ -42,6 +43,7 @@ def test_email_when_opted_in(live, sim, alice_client, alice):
 
 def test_one_notice_per_job_and_kind(live, sim, alice_client, alice):
     job = settled(job_after(submit(alice_client)))
+    wait_for(lambda: Notice.objects.filter(job=job).exists())  # sent just after the final state is committed
     assert notice_send(job_id=job.pk, kind="ready") is None
     assert Notice.objects.filter(job=job).count() == 1
 

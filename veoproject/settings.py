@@ -41,8 +41,12 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "accounts",
+    "django_htmx",
     "billing",
     "videos",
+    "pages",
+    "ninja",  # its static files serve the API docs page (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -53,10 +57,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "pages.middleware.ProfileLanguageMiddleware",  # the language saved on /account/, in a new browser too
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: answer live regions with their fragment
 ]
 
 ROOT_URLCONF = "veoproject.urls"
@@ -286,6 +292,25 @@ KIE_CALLBACK_MAX_DEPTH = env.int("KIE_CALLBACK_MAX_DEPTH", default=16)
 # are private or loopback; every other host must be public (untrusted.urlpolicy).
 USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
 
+# --- Card payments (Stripe) ------------------------------------------------
+# No secret key: buying is off and the buy page says so. A loopback
+# STRIPE_API_BASE means the embedded fake Stripe (localstripe, started by
+# bin/dev and the tests); the pages then load its mock Stripe.js instead of
+# Stripe's own.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# Webhook events signed longer ago than this are refused (Stripe's default).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=20.0)
+# Card testing defence: payments a user may start an hour, and card
+# confirmations tried on one payment.
+PAYMENTS_PER_HOUR = env.int("PAYMENTS_PER_HOUR", default=20)
+PAYMENT_ATTEMPTS = env.int("PAYMENT_ATTEMPTS", default=3)
+# Failed redeem attempts a user may make per hour before being made to wait.
+REDEEM_FAILURES_PER_HOUR = env.int("REDEEM_FAILURES_PER_HOUR", default=10)
+
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
 # The most credits one operator adjustment may grant or take (a typo guard).
@@ -374,6 +399,26 @@ HD_MAX_ATTEMPTS = env.int("HD_MAX_ATTEMPTS", default=16)
 # it if no callback came, then every UHD_RETRY_SECONDS (never under 30 s).
 UHD_FIRST_CHECK_SECONDS = env.int("UHD_FIRST_CHECK_SECONDS", default=600)
 UHD_RETRY_SECONDS = env.int("UHD_RETRY_SECONDS", default=60)
+
+# --- Developer API and user webhooks ----------------------------------------
+# Requests a minute per API token (0: no limit).
+API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=120)
+# An Idempotency-Key is remembered this long; a request still "running"
+# after IDEMPOTENCY_RUNNING_SECONDS is taken as lost with its process.
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
+IDEMPOTENCY_RUNNING_SECONDS = env.int("IDEMPOTENCY_RUNNING_SECONDS", default=300)
+# Hosts (names or addresses, any port) a user's webhook may reach although
+# private, and over plain http. Tests use 127.0.0.1.
+USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
+# Seconds between attempts after a failed delivery (Standard Webhooks'
+# suggested schedule); the minute sweep picks retries up.
+USER_WEBHOOK_RETRY_DELAYS = env.list(
+    "USER_WEBHOOK_RETRY_DELAYS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+USER_WEBHOOK_CONNECT_TIMEOUT = env.float("USER_WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+USER_WEBHOOK_READ_TIMEOUT = env.float("USER_WEBHOOK_READ_TIMEOUT", default=10.0)
+# Finished deliveries stay in the user's log this many days.
+USER_WEBHOOK_LOG_DAYS = env.int("USER_WEBHOOK_LOG_DAYS", default=30)
 
 LOGGING = {
     "version": 1,

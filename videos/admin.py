@@ -1,8 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.urls import reverse
+from django.utils.html import format_html
 
 from billing.admin import NoAddOrDelete, SafeActions
+from billing.models import Wallet
 from veoproject import refusals
 from veoproject.refusals import Refusal
 
@@ -97,14 +100,113 @@ class JobAdmin(SafeActions, NoAddOrDelete, admin.ModelAdmin):
     search_fields = ("prompt", "task_id", "user__username", "=id")
     list_select_related = ("user", "parent")
     date_hierarchy = "created_at"
-    inlines = [JobImageInline, UpgradeInline, ProviderCallInline]
     actions = ["repoll", "retry", "refund"]
     action_form = JobActionForm
 
     exclude = ("callback_token",)  # a secret: whoever holds it can settle the job
 
+    # The page leads with the video, then what was asked and what it cost,
+    # then the provider history (the inlines); provider details and
+    # bookkeeping are folded. Secrets (the
+    # callback token, the share token) are never shown.
+    fieldsets = [
+        (None, {"fields": ("video_preview", "status", "error_message", "owner", "created_at", "finished_at")}),
+        (
+            "Request",
+            {
+                "fields": (
+                    "prompt",
+                    "model",
+                    "generation_type",
+                    "aspect_ratio",
+                    "seed",
+                    "enable_translation",
+                    "watermark",
+                    "language",
+                )
+            },
+        ),
+        ("Money", {"fields": ("price_credits", "provider_credits", "reused_from")}),
+        (
+            "Provider",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "task_id",
+                    "provider_video_url",
+                    "resolution",
+                    "stored_file",
+                    "video_bytes",
+                    "video_sha256",
+                    "submitted_at",
+                    "callback_at",
+                    "provider_completed_at",
+                    "deadline_at",
+                ),
+            },
+        ),
+        (
+            "Bookkeeping",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "next_poll_at",
+                    "poll_count",
+                    "attempts",
+                    "next_attempt_at",
+                    "lease_until",
+                    "enqueued_at",
+                    "dispatched_at",
+                    "is_shared",
+                    "deleted_at",
+                ),
+            },
+        ),
+    ]
+    inlines = [ProviderCallInline, UpgradeInline, JobImageInline]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Job._meta.fields if f.name not in self.exclude]
+        shown = [name for _, options in self.fieldsets for name in options["fields"]]
+        return shown
+
+    @admin.display(description="Video")
+    def video_preview(self, obj: Job) -> str:
+        if obj.status == Job.Status.SUCCEEDED and obj.video_file:
+            poster = reverse("videos:poster", args=[obj.pk]) if obj.poster else ""
+            return format_html(
+                '<video src="{}" poster="{}" controls preload="metadata" width="480"></video>',
+                reverse("videos:file", args=[obj.pk]),
+                poster,
+            )
+        if obj.deleted_at:
+            return "Deleted by its owner; the files are gone."
+        return obj.get_status_display()
+
+    @admin.display(description="User")
+    def owner(self, obj: Job) -> str:
+        wallet = Wallet.objects.filter(user_id=obj.user_id).first()
+        user_url = reverse("admin:auth_user_change", args=[obj.user_id])
+        if wallet is None:
+            return format_html('<a href="{}">{}</a>', user_url, obj.user)
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">wallet: {} credits</a> · <a href="{}?user={}">all their jobs</a>',
+            user_url,
+            obj.user,
+            reverse("admin:billing_wallet_change", args=[wallet.pk]),
+            wallet.balance,
+            reverse("admin:videos_job_changelist"),
+            obj.user_id,
+        )
+
+    @admin.display(description="Stored as")
+    def stored_file(self, obj: Job) -> str:
+        """The storage names (media is never served as a folder: the
+        video plays above through its owner-checked URL)."""
+        return ", ".join(name for name in (obj.video_file.name, obj.poster.name) if name) or "-"
+
+    @admin.display(description="Public link on", boolean=True)
+    def is_shared(self, obj: Job) -> bool:
+        return bool(obj.share_token)
 
     # Each action needs its own permission (view_job allows none of them);
     # Django hides the action, and SafeActions answers 403 to its POST.

@@ -17,3 +17,11 @@ class ExtendNotAvailable(Refusal):
 
     code = "extend_not_available"
     status = 409
+
+
+class NotDeletable(Refusal):
+    """The video is still being made (or upgraded): deleting it now would
+    race the worker that is writing its files."""
+
+    code = "video_busy"
+    status = 409

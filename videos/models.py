@@ -92,6 +92,12 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by", editable=False
     )
 
+    # The library: a deleted video leaves the gallery and its files leave
+    # storage, but the row stays for the ledger's and the operators' sake.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set while the owner shares it: /s/<share_token>/ plays it for anyone.
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["-id"]
         # The job admin's actions; viewing a job (view_job) allows none of them.

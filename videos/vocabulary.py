@@ -20,9 +20,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class VideoModel(models.TextChoices):
-    VEO3_FAST = "veo3_fast", _("Veo 3 Fast")
-    VEO3 = "veo3", _("Veo 3 Quality")
-    VEO3_LITE = "veo3_lite", _("Veo 3 Lite")
+    # Names as people say them (the provider's current names): shown on every page.
+    VEO3_FAST = "veo3_fast", _("Veo 3.1 Fast")
+    VEO3 = "veo3", _("Veo 3.1 Quality")
+    VEO3_LITE = "veo3_lite", _("Veo 3.1 Lite")
 
 
 # The extend endpoint names the models by their short names.

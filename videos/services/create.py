@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from billing import services as billing
 from billing.models import Price
 
-from .. import dispatch
+from .. import dispatch, signals
 from ..models import Job, JobImage
 from ..vocabulary import REQUEST_FIELDS, ImageInput, VideoRequest
 
@@ -119,5 +119,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
             billing.job_charge(
                 user_id=user.pk, price=reuse_price, reference=job.charge_reference, reason=f"Video #{job.pk} (reused)"
             )
+        # Final at once: announced like any finished video (the user's webhook).
+        signals.job_finished_after_commit(job.pk, "ready")
     log.info("job %s reuses job %s for %s credits", job.pk, original.pk, credits)
     return job

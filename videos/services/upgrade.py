@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import kie, retry
+from .. import kie, retry, signals
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
 from ..models import Job, ProviderCall, Upgrade, UpgradeKind
@@ -146,9 +146,18 @@ def _store(upgrade: Upgrade, url: str) -> bool:
     """Copy the made version into storage and settle the upgrade, once."""
     job = upgrade.job
     stored = store_video(url, name=f"videos/{job.user_id}/{secrets.token_urlsafe(16)}-{upgrade.kind}.mp4")
-    won = Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
-        status=U.SUCCEEDED, file=stored.name, result_url=url[:2000], next_attempt_at=None, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        won = Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
+            status=U.SUCCEEDED,
+            file=stored.name,
+            result_url=url[:2000],
+            next_attempt_at=None,
+            finished_at=timezone.now(),
+        )
+        if won:
+            signals.upgrade_finished_after_commit(
+                job.pk, reference=upgrade.reference, quality=upgrade.kind, succeeded=True
+            )
     if not won:  # failed meanwhile (its deadline): do not keep a stray file
         default_storage.delete(stored.name)
         return False
@@ -231,6 +240,9 @@ def upgrade_fail(upgrade: Upgrade, *, reason) -> bool:
         if won:
             billing.credits_refund(
                 reference=upgrade.reference, reason=f"{upgrade.kind} of video #{upgrade.job_id} failed"
+            )
+            signals.upgrade_finished_after_commit(
+                upgrade.job_id, reference=upgrade.reference, quality=upgrade.kind, succeeded=False, error=reason
             )
     if won:
         log.warning("job %s: %s failed and refunded: %s", upgrade.job_id, upgrade.kind, reason)

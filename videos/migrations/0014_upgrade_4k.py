@@ -14,7 +14,7 @@ def fill_tokens(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("videos", "0012_offer_resolution_extend")]
+    dependencies = [("videos", "0013_offer_resolution_extend")]
 
     operations = [
         migrations.AddField(

@@ -8,14 +8,14 @@ import django.db.models.deletion
 
 
 class Migration(migrations.Migration):
-    dependencies = [("videos", "0011_job_retry_of_operator_permissions")]
+    dependencies = [("videos", "0012_merge_20261128_1819")]
 
     operations = [
         migrations.AlterField(
             model_name="job",
             name="model",
             field=models.CharField(
-                choices=[("veo3_fast", "Veo 3 Fast"), ("veo3", "Veo 3 Quality"), ("veo3_lite", "Veo 3 Lite")],
+                choices=[("veo3_fast", "Veo 3.1 Fast"), ("veo3", "Veo 3.1 Quality"), ("veo3_lite", "Veo 3.1 Lite")],
                 default="veo3_fast",
                 max_length=32,
             ),

@@ -12,7 +12,7 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("billing", "0006_ledger_free_tier")]
+    dependencies = [("billing", "0007_merge_0006_ledger_free_tier_0006_seed_credit_packs")]
 
     operations = [
         migrations.AlterModelOptions(name="price", options={"ordering": ["model", "credits"]}),
