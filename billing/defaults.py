@@ -38,7 +38,8 @@ def default_rows() -> list[dict]:
                     "code": price_code(model, resolution),
                     "model": model,
                     "resolution": resolution,
-                    "label": f"{label} {resolution.upper() if resolution == '4k' else resolution}",
+                    # 720p keeps the first round's label (the model alone).
+                    "label": label if resolution == "720p" else f"{label} {'4K' if resolution == '4k' else resolution}",
                     "credits": credits,
                     "provider_credits": provider,
                     "cost_usd": provider * PROVIDER_CREDIT_USD,
