@@ -4,7 +4,6 @@ Anything this form accepts is a request the provider's docs accept, so an
 invalid combination never costs credits or a provider call.
 """
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -12,6 +11,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from untrusted import urlpolicy
 
 from . import stash
 from .vocabulary import AspectRatio, GenerationType, ImageInput, VideoModel, VideoRequest
@@ -31,18 +32,19 @@ def blocked_terms(prompt: str) -> list[str]:
 
 
 def _public_https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https":
-        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
-    host = (parts.hostname or "").lower()
-    if not host or host == "localhost" or host.endswith((".local", ".internal", ".localhost")):
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+    """An image link the provider will fetch: the project's one untrusted-URL
+    policy (untrusted.urlpolicy, image rules: https, a public host, no
+    credentials, no parser tricks or odd address spellings)."""
     try:
-        address = ipaddress.ip_address(host)
+        scheme = urlsplit(value).scheme.lower()
     except ValueError:
-        return value
-    if not address.is_global:
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+        scheme = ""
+    if scheme != "https":
+        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
+    try:
+        urlpolicy.check(value, urlpolicy.image_policy())
+    except urlpolicy.UrlRefused:
+        raise forms.ValidationError(_("Image links must point at a public web address.")) from None
     return value
 
 
