@@ -212,7 +212,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'", *env.list("CSP_SCRIPT_SRC", default=[])],
         "style-src": ["'self'"],
         "style-src-attr": ["'unsafe-inline'"],
-        "img-src": ["'self'", "data:", *env.list("CSP_IMG_SRC", default=[])],
+        "img-src": ["'self'", "data:", "blob:", *env.list("CSP_IMG_SRC", default=[])],
         "media-src": ["'self'", *env.list("CSP_MEDIA_SRC", default=[])],
         "connect-src": ["'self'", *env.list("CSP_CONNECT_SRC", default=[])],
         "frame-src": ["'self'", *env.list("CSP_FRAME_SRC", default=[])],
