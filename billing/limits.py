@@ -63,9 +63,9 @@ def provider_spent(since: datetime, until: datetime | None = None, *, free_tier:
 
 
 # Kinds that say nothing about money coming in: an account with only these
-# has spent nothing but the signup grant. Any other kind (an operator's
-# grant, a purchase, a redeemed code) makes it a paying account.
-FREE_KINDS = (LedgerEntry.Kind.SIGNUP, LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND)
+# has spent nothing but free credits (the signup grant, promotion codes).
+# Any other kind (an operator's grant, a purchase) makes it a paying account.
+FREE_KINDS = (LedgerEntry.Kind.SIGNUP, LedgerEntry.Kind.REDEEM, LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND)
 
 
 def is_free_tier(user_id: int) -> bool:

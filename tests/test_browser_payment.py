@@ -1,33 +1,16 @@
 """Buying a pack in a real browser (Debian's Chromium driven by Playwright)
 through localstripe's mock Stripe.js: the card element, the server-side
-confirm, 3-D Secure, and the return page. Screenshots go to tests/artifacts/."""
-
-import os
-import shutil
-from pathlib import Path
+confirm, 3-D Secure, and the return page. Screenshots go to var/screenshots/."""
 
 import pytest
 
 from billing.models import CreditPack
 from billing.selectors import wallets_out_of_balance
 
-from .conftest import STRIPE_TEST_SECRET, make_user
+from .conftest import SCREENSHOTS, STRIPE_TEST_SECRET, make_user
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+ARTIFACTS = SCREENSHOTS
+pytestmark = pytest.mark.slow  # the shared `browser` fixture skips without Chromium
 
 
 @pytest.fixture
@@ -43,20 +26,12 @@ def shop(live_server, stripe_on, django_user_model):
 
 
 @pytest.fixture
-def page(live_server):
-    # Playwright's sync API runs an event loop in this thread; Django would
-    # otherwise refuse ORM calls from the test body.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
+def page(live_server, browser):
+    """A page of the session's shared Chromium (tests/conftest.py)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
-        yield context.new_page()
-        context.close()
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    yield context.new_page()
+    context.close()
 
 
 def log_in_and_pick(page, base: str, pack) -> None:

@@ -82,6 +82,7 @@ def test_any_order_of_events_settles_every_job_exactly_once(
     settings.BREAKER_WINDOW_LIMIT = settings.BREAKER_ABNORMAL_MULTIPLE = 0
     settings.USER_SUBMISSIONS_PER_MINUTE = 0
     settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS = settings.GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS = 0
+    settings.FREE_TIER_WINDOW_LIMIT = settings.FREE_TIER_DAILY_LIMIT = 0  # examples share the database
     sim.reset()
     sim.config(callbacks=False, delay=0, outcome=outcome)
     counter["n"] += 1
@@ -176,6 +177,9 @@ def test_any_order_of_events_settles_every_upgrade_exactly_once(
     settings.USER_SUBMISSIONS_PER_MINUTE = 0
     settings.GLOBAL_DAILY_CAP_PROVIDER_CREDITS = settings.GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS = 0
     settings.HD_MAX_ATTEMPTS = 3
+    settings.FREE_TIER_WINDOW_LIMIT = settings.FREE_TIER_DAILY_LIMIT = (
+        0  # many users: the free tier's caps are tested elsewhere
+    )
     sim.reset()
     sim.config(callbacks=False, delay=0, hd_delay=0, uhd_delay=0)
     counter["n"] += 1

@@ -212,7 +212,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'", *env.list("CSP_SCRIPT_SRC", default=[])],
         "style-src": ["'self'"],
         "style-src-attr": ["'unsafe-inline'"],
-        "img-src": ["'self'", "data:", *env.list("CSP_IMG_SRC", default=[])],
+        "img-src": ["'self'", "data:", "blob:", *env.list("CSP_IMG_SRC", default=[])],
         "media-src": ["'self'", *env.list("CSP_MEDIA_SRC", default=[])],
         "connect-src": ["'self'", *env.list("CSP_CONNECT_SRC", default=[])],
         "frame-src": ["'self'", *env.list("CSP_FRAME_SRC", default=[])],
@@ -288,9 +288,6 @@ KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
 # before they are parsed.
 KIE_CALLBACK_MAX_BYTES = env.int("KIE_CALLBACK_MAX_BYTES", default=64 * 1024)
 KIE_CALLBACK_MAX_DEPTH = env.int("KIE_CALLBACK_MAX_DEPTH", default=16)
-# Hosts (names or addresses, any port) a user webhook may reach although they
-# are private or loopback; every other host must be public (untrusted.urlpolicy).
-USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
 
 # --- Card payments (Stripe) ------------------------------------------------
 # No secret key: buying is off and the buy page says so. A loopback

@@ -4,7 +4,6 @@ Anything this form accepts is a request the provider's docs accept, so an
 invalid combination never costs credits or a provider call.
 """
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -13,8 +12,10 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from untrusted import urlpolicy
+
 from . import stash
-from .imagelinks import ImageLinkError, check_image_link
+from .imagelinks import ImageLinkError, check_image_link, image_link_policy
 from .vocabulary import REFERENCE_MODELS, AspectRatio, GenerationType, ImageInput, Resolution, VideoModel, VideoRequest
 
 IMAGE_SLOTS = (1, 2, 3)
@@ -32,20 +33,22 @@ def blocked_terms(prompt: str) -> list[str]:
 
 
 def _public_https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if (parts.hostname or "").lower() in settings.IMAGE_LINK_PRIVATE_HOSTS:
-        return value  # an operator listed it (tests: the loopback image server)
-    if parts.scheme != "https":
-        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
-    host = (parts.hostname or "").lower()
-    if not host or host == "localhost" or host.endswith((".local", ".internal", ".localhost")):
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+    """An image link the provider will fetch: the project's one untrusted-URL
+    policy (untrusted.urlpolicy, image rules: https, a public host, no
+    credentials, no parser tricks or odd address spellings). Hosts listed in
+    IMAGE_LINK_PRIVATE_HOSTS (tests: a loopback image server) may be private
+    and plain http."""
     try:
-        address = ipaddress.ip_address(host)
+        parts = urlsplit(value)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     except ValueError:
-        return value
-    if not address.is_global:
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+        scheme, host = "", ""
+    if scheme != "https" and host not in settings.IMAGE_LINK_PRIVATE_HOSTS:
+        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
+    try:
+        urlpolicy.check(value, image_link_policy())
+    except urlpolicy.UrlRefused:
+        raise forms.ValidationError(_("Image links must point at a public web address.")) from None
     return value
 
 

@@ -176,6 +176,7 @@ def job_batch(request):
     form = BatchForm(request.POST or None)
     settings_form = GenerateForm(request.POST or None)
     results = []
+    short_of_credits = False
     table = costs.cost_table()
     if request.method == "POST" and form.is_valid():
         lines = form.line_forms(request.POST)
@@ -190,6 +191,7 @@ def job_batch(request):
                 results.append({"line": number, "prompt": prompt, "job": None, "error": " ".join(errors)})
             form.add_error(None, _("Nothing was started: fix the lines marked below first."))
         elif total > balance:
+            short_of_credits = True
             form.add_error(
                 None,
                 _("These %(count)s videos cost %(total)s credits and you have %(balance)s. Nothing was started.")
@@ -200,6 +202,7 @@ def job_batch(request):
                 try:
                     job = services.job_create(user=request.user, request=line_form.video_request())
                 except Refusal as refusal:
+                    short_of_credits = short_of_credits or refusal.code == "insufficient_credits"
                     results.append({"line": number, "prompt": prompt, "job": None, "error": refusals.describe(refusal)})
                 else:
                     results.append({"line": number, "prompt": prompt, "job": job, "error": ""})
@@ -210,6 +213,7 @@ def job_batch(request):
         "results": results,
         "accepted": sum(1 for r in results if r["job"]),
         "balance": balance_of(request.user.pk),
+        "short_of_credits": short_of_credits,
         "cost_table": table,
         "cost": costs.cost_of(table, model=settings_form["model"].value() or "veo3_fast", count=lines),
     }

@@ -60,6 +60,8 @@ def ledger_description(entry) -> str:
         return gettext("Operator adjustment")
     if kind == "signup":
         return gettext("Welcome credits")
+    if kind == "redeem":  # the reason is "Code <code>", written by billing.redeem
+        return gettext("Redeem code %(code)s") % {"code": (entry.reason or "").removeprefix("Code ").strip()}
     if prefix == "job" and kind == "charge":
         return gettext("Video #%(id)s") % {"id": number}
     if prefix == "job" and kind == "refund":
