@@ -11,3 +11,4 @@ max_requests = 2000  # recycle workers now and then
 max_requests_jitter = 200
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+logger_class = "veoproject.gunicorn_logging.RedactingLogger"  # callback tokens never reach the access log

@@ -11,6 +11,23 @@ from django.utils.translation import gettext as _
 from veoproject.refusals import Refusal
 
 
+class BuyCreditsMessage(str):
+    """A "not enough credits" sentence that links to buying when shown in a
+    page (Django calls __html__), and stays plain text in JSON, logs and
+    emails."""
+
+    def __str__(self) -> str:
+        return self  # str() keeps the link (Refusal.message is str(message))
+
+    def __html__(self) -> str:
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        return format_html(
+            '{} <a href="{}" class="buy-credits">{}</a>', str.__str__(self), reverse("billing:buy"), _("Buy credits")
+        )
+
+
 class InsufficientCredits(Refusal):
     code = "insufficient_credits"
     status = 402
@@ -18,7 +35,10 @@ class InsufficientCredits(Refusal):
     def __init__(self, *, needed: int, available: int):
         self.needed, self.available = needed, available
         super().__init__(
-            _("This needs %(needed)s credits and you have %(available)s.") % {"needed": needed, "available": available}
+            BuyCreditsMessage(
+                _("This needs %(needed)s credits and you have %(available)s.")
+                % {"needed": needed, "available": available}
+            )
         )
 
 

@@ -51,12 +51,47 @@ def user_spent(user_id: int, since: datetime) -> int:
     return -(total or 0)
 
 
-def provider_spent(since: datetime, until: datetime | None = None) -> int:
-    """Provider credits committed (charged jobs less refunded ones)."""
+def provider_spent(since: datetime, until: datetime | None = None, *, free_tier: bool | None = None) -> int:
+    """Provider credits committed (charged jobs less refunded ones); only the
+    free tier's or only the paying accounts' when `free_tier` says which."""
     entries = LedgerEntry.objects.filter(kind__in=SPEND_KINDS, created_at__gte=since)
     if until is not None:
         entries = entries.filter(created_at__lt=until)
+    if free_tier is not None:
+        entries = entries.filter(free_tier=free_tier)
     return entries.aggregate(s=Sum("provider_credits"))["s"] or 0
+
+
+# Kinds that say nothing about money coming in: an account with only these
+# has spent nothing but free credits (the signup grant, promotion codes).
+# Any other kind (an operator's grant, a purchase) makes it a paying account.
+FREE_KINDS = (LedgerEntry.Kind.SIGNUP, LedgerEntry.Kind.REDEEM, LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND)
+
+
+def is_free_tier(user_id: int) -> bool:
+    """Whether the account holds nothing but its signup grant."""
+    return not LedgerEntry.objects.filter(user_id=user_id).exclude(kind__in=FREE_KINDS).exists()
+
+
+def check_free_tier_budget(*, provider_credits: int, now: datetime) -> None:
+    """The free tier's own budget, per breaker window and per day. Signup
+    grants are free to get, so a crowd of new accounts is expected rather
+    than abnormal: when it has spent the budget, free-tier submissions wait
+    (and say so) while paying accounts and the breaker are untouched."""
+    window = timedelta(minutes=settings.BREAKER_WINDOW_MINUTES)
+    for limit, start, end in (
+        (settings.FREE_TIER_WINDOW_LIMIT, now - window, now + window),
+        (settings.FREE_TIER_DAILY_LIMIT, day_start(now), day_start(now) + timedelta(days=1)),
+    ):
+        if limit and provider_spent(start, free_tier=True) + provider_credits > limit:
+            raise CapReached(
+                _(
+                    "Free credits cannot be used right now: many new accounts are trying the service. "
+                    "Please try again %(when)s. Credits you buy are not affected."
+                )
+                % {"when": _until(end, now)},
+                retry_after=int((end - now).total_seconds()),
+            )
 
 
 def user_caps(wallet: Wallet) -> tuple[int, int]:
@@ -127,9 +162,12 @@ def check_global_caps(*, provider_credits: int, now: datetime) -> None:
 
 
 def spend_trip_reason(*, provider_credits: int, now: datetime) -> str:
-    """Why the spend breaker must trip for this submission ('' if it need not)."""
+    """Why the spend breaker must trip for this paying account's submission
+    ('' if it need not). Free-tier spend is not counted: it has its own
+    budget (check_free_tier_budget), and a breaker it could trip would stop
+    paying users on the say-so of accounts anyone can make."""
     window = timedelta(minutes=settings.BREAKER_WINDOW_MINUTES)
-    recent = provider_spent(now - window) + provider_credits
+    recent = provider_spent(now - window, free_tier=False) + provider_credits
     if settings.BREAKER_WINDOW_LIMIT and recent > settings.BREAKER_WINDOW_LIMIT:
         return (
             f"Provider spend of {recent} credits in {settings.BREAKER_WINDOW_MINUTES} min passed the limit "
@@ -137,7 +175,7 @@ def spend_trip_reason(*, provider_credits: int, now: datetime) -> str:
         )
     if settings.BREAKER_ABNORMAL_MULTIPLE:
         day = timedelta(days=1)
-        usual = provider_spent(now - day, now - window) * (window / (day - window))
+        usual = provider_spent(now - day, now - window, free_tier=False) * (window / (day - window))
         threshold = max(usual * settings.BREAKER_ABNORMAL_MULTIPLE, settings.BREAKER_ABNORMAL_FLOOR)
         if recent > threshold:
             return (

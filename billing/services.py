@@ -58,6 +58,7 @@ def _post(
     reason: str = "",
     actor_id: int | None = None,
     provider_credits: int = 0,
+    free_tier: bool = False,
 ) -> LedgerEntry:
     """Append one ledger row and move the cached balance with it.
 
@@ -80,6 +81,7 @@ def _post(
             reason=reason[:255],
             actor_id=actor_id,
             provider_credits=provider_credits,
+            free_tier=free_tier,
         )
         Wallet.objects.filter(pk=wallet.pk).update(balance=new_balance)
     return entry
@@ -115,7 +117,9 @@ def credits_grant(
     return entry
 
 
-def credits_charge(*, user_id: int, amount: int, reference: str, reason: str, provider_credits: int = 0) -> LedgerEntry:
+def credits_charge(
+    *, user_id: int, amount: int, reference: str, reason: str, provider_credits: int = 0, free_tier: bool = False
+) -> LedgerEntry:
     """Take `amount` credits for `reference` (e.g. "job:42"), noting what it
     will cost at the provider.
 
@@ -131,7 +135,41 @@ def credits_charge(*, user_id: int, amount: int, reference: str, reason: str, pr
         reference=reference,
         reason=reason,
         provider_credits=provider_credits,
+        free_tier=free_tier,
     )
+
+
+def credits_purchase(*, user_id: int, amount: int, reference: str, reason: str) -> LedgerEntry | None:
+    """Credits bought with money, once per `reference` (the payment's
+    provider id). Returns None when that reference was credited already."""
+    if amount <= 0:
+        raise ValueError("A purchase must be positive.")
+    with transaction.atomic():
+        _locked_wallet(user_id)
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PURCHASE, reference=reference).exists():
+            return None
+        entry = _post(
+            user_id=user_id, amount=amount, kind=LedgerEntry.Kind.PURCHASE, reference=reference, reason=reason
+        )
+    log.info("credits purchase %+d user=%s ref=%s", amount, user_id, reference)
+    return entry
+
+
+def credits_reverse(*, user_id: int, wanted: int, reference: str, reason: str) -> int:
+    """Take back up to `wanted` bought credits (a refund or a lost dispute),
+    never below zero. Returns how many were taken; the caller records the
+    rest as a shortfall. Once per `reference`: a second call takes nothing."""
+    if wanted <= 0:
+        return 0
+    with transaction.atomic():
+        wallet = _locked_wallet(user_id)
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REVERSAL, reference=reference).exists():
+            return 0
+        take = min(wanted, wallet.balance)
+        if take > 0:
+            _post(user_id=user_id, amount=-take, kind=LedgerEntry.Kind.REVERSAL, reference=reference, reason=reason)
+    log.warning("credits reversal -%s of %s user=%s ref=%s", take, wanted, user_id, reference)
+    return take
 
 
 PAUSED_MESSAGE = gettext_lazy("New videos are paused for maintenance. Please try again later; nothing was charged.")
@@ -143,8 +181,10 @@ def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> Le
     In one transaction, with the breaker row (global) and the user's wallet
     locked, so that concurrent submissions cannot slip past any rule: the
     breaker, the per-minute rate, the user's daily and monthly caps, the
-    global provider-spend caps, the spend breaker, then the balance. In-flight
-    jobs count against the caps because they are charged at admission.
+    global provider-spend caps, then the spend breaker for paying accounts or
+    the free-tier budget for accounts holding only their signup grant (whose
+    spend never trips the breaker), then the balance. In-flight jobs count
+    against the caps because they are charged at admission.
     Raises Refused (SubmissionsPaused, RateLimited, CapReached;
     SpendBreakerTripped, for which the caller wraps its transaction in
     `admission()`) or InsufficientCredits.
@@ -157,15 +197,20 @@ def job_charge(*, user_id: int, price: Price, reference: str, reason: str) -> Le
         limits.check_rate(user_id=user_id, now=now)
         limits.check_user_caps(wallet=wallet, amount=price.credits, now=now)
         limits.check_global_caps(provider_credits=price.provider_credits, now=now)
-        trip = limits.spend_trip_reason(provider_credits=price.provider_credits, now=now)
-        if trip:
-            raise SpendBreakerTripped(str(PAUSED_MESSAGE), reason=trip)
+        free_tier = limits.is_free_tier(user_id)
+        if free_tier:
+            limits.check_free_tier_budget(provider_credits=price.provider_credits, now=now)
+        else:
+            trip = limits.spend_trip_reason(provider_credits=price.provider_credits, now=now)
+            if trip:
+                raise SpendBreakerTripped(str(PAUSED_MESSAGE), reason=trip)
         return credits_charge(
             user_id=user_id,
             amount=price.credits,
             reference=reference,
             reason=reason,
             provider_credits=price.provider_credits,
+            free_tier=free_tier,
         )
 
 
@@ -192,6 +237,7 @@ def credits_refund(*, reference: str, reason: str) -> LedgerEntry | None:
                     reference=reference,
                     reason=reason,
                     provider_credits=-charge.provider_credits,
+                    free_tier=charge.free_tier,
                 )
         except IntegrityError:
             return None
@@ -209,13 +255,19 @@ def price_for(code: str) -> Price:
 
 
 def signup_grant(*, user: AbstractBaseUser, amount: int) -> LedgerEntry | None:
-    """The welcome credits of a new account, once per user."""
+    """The welcome credits of a new account, once per user: a second call
+    (another address verified, a repeated confirmation) returns None."""
     if amount <= 0:
         Wallet.objects.get_or_create(user=user)
         return None
-    return credits_grant(
-        user=user, amount=amount, reason="Welcome credits", kind=LedgerEntry.Kind.SIGNUP, reference=f"user:{user.pk}"
-    )
+    reference = f"user:{user.pk}"
+    with transaction.atomic():
+        _locked_wallet(user.pk)
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.SIGNUP, reference=reference).exists():
+            return None
+        return credits_grant(
+            user=user, amount=amount, reason="Welcome credits", kind=LedgerEntry.Kind.SIGNUP, reference=reference
+        )
 
 
 # --- circuit breaker ---------------------------------------------------------

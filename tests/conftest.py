@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.servers.basehttp import WSGIServer
 
@@ -12,6 +13,7 @@ from billing.defaults import ensure_default_prices
 from billing.models import Price
 from billing.services import signup_grant
 from kiesim.process import SimulatorProcess
+from stripesim.process import LocalStripeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +52,30 @@ def sim(simulator_process, settings):
     wait_for(lambda: simulator_process.stats()["inflight"] == 0, timeout=20)
 
 
+STRIPE_TEST_SECRET = "whsec_tests_only_0123456789"
+
+
+@pytest.fixture(scope="session")
+def localstripe_process(tmp_path_factory):
+    """The embedded fake Stripe, with a state file of its own."""
+    process = LocalStripeProcess(state=str(tmp_path_factory.mktemp("localstripe") / "state.pickle"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def stripe_on(localstripe_process, settings):
+    """Card payments on, against a freshly emptied localstripe."""
+    localstripe_process.reset()
+    settings.STRIPE_API_BASE = localstripe_process.url
+    settings.STRIPE_SECRET_KEY = "sk_test_veo_tests"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_veo_tests"
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_TEST_SECRET
+    yield localstripe_process
+    # Events still on their way (localstripe waits a second) go nowhere.
+    localstripe_process.send_webhooks_to("http://127.0.0.1:9/", STRIPE_TEST_SECRET)
+
+
 @pytest.fixture
 def live(live_server, settings, sim):
     """The app on a live server that the simulator can call back."""
@@ -63,8 +89,20 @@ def make_user(django_user_model, username: str, credits: int = 50, **extra):
     user = django_user_model.objects.create_user(
         username=username, password="pw-" + username, email=f"{username}@example.com", **extra
     )
+    # A user who signed up and verified the address (allauth's record of it).
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     signup_grant(user=user, amount=credits)
     return user
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Login throttles live in the cache: each test starts with none used."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -133,3 +171,97 @@ def generate_data(**overrides) -> dict:
 def submit(client, **overrides):
     """POST the generate form; returns the response."""
     return client.post("/videos/new/", generate_data(**overrides))
+
+
+# --- Hostile-input figures (issue 15) ----------------------------------------
+# Test modules that throw hostile inputs at the app count them here, with
+# what went wrong; the totals are printed at the end of the run and written
+# to var/hostile-figures.json. Each module also asserts its own zeros.
+
+
+class HostileTally:
+    """Counts for one test module: inputs tried and the failures the issue
+    names (5xx answers, partial writes, requests that reached a host off
+    the allowlist, jobs left non-final after faults)."""
+
+    FIELDS = ("inputs", "server_errors", "partial_writes", "off_allowlist_requests", "jobs_left_non_final")
+
+    def __init__(self, name: str):
+        self.name = name
+        for field in self.FIELDS:
+            setattr(self, field, 0)
+
+    def as_dict(self) -> dict:
+        return {field: getattr(self, field) for field in self.FIELDS}
+
+
+_HOSTILE_TALLIES: dict[str, HostileTally] = {}
+
+
+@pytest.fixture(scope="module")
+def hostile_tally(request) -> HostileTally:
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    return _HOSTILE_TALLIES.setdefault(name, HostileTally(name))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _HOSTILE_TALLIES:
+        return
+    import json
+
+    total = {field: sum(getattr(t, field) for t in _HOSTILE_TALLIES.values()) for field in HostileTally.FIELDS}
+    terminalreporter.section("hostile inputs (issue 15)")
+    for tally in _HOSTILE_TALLIES.values():
+        terminalreporter.write_line(f"{tally.name}: {tally.as_dict()}")
+    terminalreporter.write_line(f"total: {total}")
+    figures = {"modules": {t.name: t.as_dict() for t in _HOSTILE_TALLIES.values()}, "total": total}
+    (ROOT / "var").mkdir(exist_ok=True)
+    (ROOT / "var" / "hostile-figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+# --- Browser tests: one Chromium for the whole session ------------------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "var" / "screenshots"  # test artefacts (var/ is gitignored)
+VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, started once per session
+    (each test opens its own context, so cookies never leak between them)."""
+    import shutil
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; Django would
+    # otherwise refuse ORM calls from the test body.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def browser_context(browser, live_server, *, user=None, viewport: str = "desktop", locale: str = "en-US"):
+    """A fresh browser context at a viewport and language, signed in as
+    `user` (a session made by Django's test client, no login form)."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=locale)
+    if user is not None:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    return context

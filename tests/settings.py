@@ -27,3 +27,7 @@ os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="veo-test-media-"))
 from veoproject.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Throttle counters in process memory: the live server's threads share them,
+# and a fixture clears them between tests.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

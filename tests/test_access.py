@@ -105,10 +105,12 @@ def test_gallery_cards_by_status(alice_client, alice, done_job):
         error_message="Flagged by content policy",
     )
     html = alice_client.get("/videos/").content.decode()
-    assert f'data-status-url="/videos/{running.pk}/status.json"' in html  # live updates only for running jobs
-    assert f'data-status-url="/videos/{done_job.pk}/status.json"' not in html
+    assert f'hx-get="/videos/{running.pk}/card/"' in html  # live updates only for running jobs
+    assert f'hx-get="/videos/{done_job.pk}/card/"' not in html
     assert f'href="/videos/{done_job.pk}/"' in html and "img/placeholder.svg" in html  # no poster without ffmpeg here
-    assert "Flagged by content policy" in html and f"/videos/{failed.pk}/status.json" not in html
+    # The provider's words as people read them, and no polling of a final card.
+    assert "The prompt was flagged as breaking the content rules." in html
+    assert f"/videos/{failed.pk}/card/" not in html
 
 
 def test_gallery_queries_do_not_grow_with_jobs(alice_client, alice, django_assert_max_num_queries):

@@ -20,6 +20,7 @@ def signup(client, **overrides):
 
 
 def test_signup_logs_in_and_grants_credits(client, db, django_user_model, settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "none"  # with verification see test_signup_abuse.py
     response = signup(client)
     assert response.status_code == 302 and response.url == "/videos/"
     user = django_user_model.objects.get(username="carol")

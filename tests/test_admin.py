@@ -89,7 +89,9 @@ def test_breaker_reset_asks_for_a_reason(admin_client, admin_user):
 
 def action(admin_client, name, *jobs):
     return admin_client.post(
-        "/admin/videos/job/", {"action": name, "_selected_action": [j.pk for j in jobs]}, follow=True
+        "/admin/videos/job/",
+        {"action": name, "_selected_action": [j.pk for j in jobs], "reason": "support ticket"},
+        follow=True,
     )
 
 

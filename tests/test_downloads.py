@@ -8,9 +8,12 @@ import pytest
 import requests
 from django.core.files.storage import default_storage
 
+from kiesim.server import SAMPLES
 from videos.downloads import DownloadError, check_url, store_video
 from videos.kie import KieClient
 from videos.vocabulary import VideoRequest
+
+SAMPLE = SAMPLES["landscape"]
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -29,7 +32,7 @@ class Hostile(BaseHTTPRequestHandler):
             self.send_header("Location", "/video.mp4")
             self.end_headers()
         elif self.path == "/video.mp4":
-            data = b"\x00\x00\x00\x18ftypmp42" + b"v" * 100
+            data = SAMPLE
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -85,7 +88,7 @@ def test_redirect_off_the_allowlist_is_not_followed(hostile, db):
 
 def test_redirect_within_the_allowlist_is_followed(hostile, db):
     stored = store_video(f"{hostile}/redirect-home", name="videos/t/b.mp4")
-    assert stored.size == 112 and default_storage.exists(stored.name)
+    assert stored.size == len(SAMPLE) and default_storage.exists(stored.name)
 
 
 def test_non_video_is_refused(hostile, db):

@@ -94,8 +94,10 @@ def test_json_submission_without_enough_credits_answers_402(client, django_user_
     assert not Job.objects.exists()
 
 
-def test_spend_in_window_trips_the_breaker(alice_client, bob_client, sim, settings):
+def test_spend_in_window_trips_the_breaker(alice_client, bob_client, alice, bob, sim, settings):
     settings.BREAKER_WINDOW_LIMIT = 100
+    for user in (alice, bob):  # paying accounts: free-tier spend never trips it (test_grant_abuse.py)
+        credits_grant(user=user, amount=10, reason="bought")
     job_after(submit(alice_client))
     refused(submit(bob_client), "paused")
     assert breaker_is_open()
@@ -159,20 +161,25 @@ def test_reconciliation_compares_ledger_and_balance(live, sim, alice_client):
     assert today["expected"] == 60 and today["moved"] == 60 and today["gap"] == 0
 
 
-def test_batch_submits_each_line_and_reports_bad_ones(alice_client, alice, sim):
+def test_batch_with_a_bad_line_starts_nothing_and_marks_it(alice_client, alice, sim):
     lines = "A cat on a piano\n\n" + "x" * 2100 + "\nA dog on a skateboard\n"
     response = alice_client.post("/videos/batch/", {**generate_data(prompt=None), "prompts": lines})
     html = response.content.decode()
-    assert response.status_code == 200 and "2 of 3 started" in html
+    assert response.status_code == 200 and "0 of 3 started" in html
+    assert "Nothing was started: fix the lines marked below first." in html
     assert "Keep the prompt under 2000 characters." in html
-    assert Job.objects.filter(user=alice).count() == 2 and balance_of(alice.pk) == 30
+    assert Job.objects.filter(user=alice).count() == 0 and balance_of(alice.pk) == 50
+    lines = "A cat on a piano\nA dog on a skateboard\n"
+    html = alice_client.post("/videos/batch/", {**generate_data(prompt=None), "prompts": lines}).content.decode()
+    assert "2 of 2 started" in html and balance_of(alice.pk) == 30
 
 
-def test_batch_stops_charging_when_credits_run_out(alice_client, alice, sim):
+def test_batch_beyond_the_balance_starts_nothing(alice_client, alice, sim):
     lines = "\n".join(f"Clip number {i}" for i in range(7))
     html = alice_client.post("/videos/batch/", {**generate_data(prompt=None), "prompts": lines}).content.decode()
-    assert "5 of 7 started" in html and "This needs 10 credits and you have 0." in html
-    assert balance_of(alice.pk) == 0 == ledger_sum_of(alice.pk)
+    assert "These 7 videos cost 70 credits and you have 50. Nothing was started." in html
+    assert "Start all · <span data-cost>70</span> credits" in html
+    assert balance_of(alice.pk) == 50 == ledger_sum_of(alice.pk) and not Job.objects.filter(user=alice).exists()
 
 
 def test_batch_beyond_slots_waits_in_the_queue(live, alice_client, alice, sim, settings):

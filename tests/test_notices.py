@@ -27,7 +27,7 @@ def test_ready_and_failed_notices_in_the_app(live, sim, alice_client, alice):
         (failed.pk, "failed"),
     }
     page = alice_client.get("/videos/").content.decode()
-    assert '<span class="count" data-unread>2</span>' in page
+    assert '<span class="count" data-unread aria-hidden="true">2</span>' in page and "Notices: 2 unread" in page
     html = alice_client.get("/videos/notices/").content.decode()
     assert f"Video #{ready.pk}</a>\n            is ready." in html
     assert "10 credits were returned" in html
@@ -53,6 +53,7 @@ def test_email_when_opted_in(live, sim, alice_client, alice):
 
 def test_one_notice_per_job_and_kind(live, sim, alice_client, alice):
     job = settled(job_after(submit(alice_client)))
+    wait_for(lambda: Notice.objects.filter(job=job).exists())  # sent just after the final state is committed
     assert notice_send(job_id=job.pk, kind="ready") is None
     assert Notice.objects.filter(job=job).count() == 1
 

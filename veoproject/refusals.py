@@ -33,8 +33,9 @@ def as_form_error(form: forms.Form, refusal: Refusal) -> None:
 
 
 def as_message(request: HttpRequest, refusal: Refusal) -> None:
-    """The refusal as a flash message on the next page."""
-    messages.error(request, refusal.message)
+    """The refusal as a flash message on the next page, tagged with its code
+    (the page links "insufficient_credits" to buying)."""
+    messages.error(request, refusal.message, extra_tags=refusal.code)
 
 
 def as_json(refusal: Refusal, *, nested: bool = False) -> JsonResponse:

@@ -37,8 +37,16 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "csp",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "django_htmx",
     "billing",
     "videos",
+    "pages",
+    "ninja",  # its static files serve the API docs page (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -49,8 +57,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "pages.middleware.ProfileLanguageMiddleware",  # the language saved on /account/, in a new browser too
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: answer live regions with their fragment
 ]
 
 ROOT_URLCONF = "veoproject.urls"
@@ -131,6 +143,47 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "videos:gallery"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Accounts (django-allauth) ---------------------------------------------
+# allauth brings email verification, login by username or email, and
+# throttles on failed logins (per account and per address, site and admin).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+# mandatory: no login and no signup grant before the address is verified.
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory")
+if ACCOUNT_EMAIL_VERIFICATION not in ("mandatory", "optional", "none"):
+    raise ImproperlyConfigured("ACCOUNT_EMAIL_VERIFICATION must be mandatory, optional or none.")
+ACCOUNT_UNIQUE_EMAIL = True  # and the database's unique index on lower(email)
+ACCOUNT_PREVENT_ENUMERATION = False  # the sign-up form says plainly that an email is taken
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # a link scanner's GET must not verify an address
+ACCOUNT_SESSION_REMEMBER = True  # like Django's login: the session lasts SESSION_COOKIE_AGE
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Veo Studio] "
+ACCOUNT_RATE_LIMITS = {
+    # allauth's defaults, spelled out: failed logins per address 10 a minute,
+    # per account 5 in 5 minutes (accounts.adapter counts the account, not
+    # the spelling); login attempts of any outcome 30 a minute per address.
+    "login_failed": env.str("LOGIN_FAILED_RATE", default="10/m/ip,5/5m/key"),
+    "login": env.str("LOGIN_RATE", default="30/m/ip"),
+}
+# Sign-ups per client address per hour, every attempt counted (accounts.throttle).
+SIGNUPS_PER_IP_PER_HOUR = env.int("SIGNUPS_PER_IP_PER_HOUR", default=5)
+# The client address is REMOTE_ADDR unless a proxy we run is in front: then
+# the number of such proxies (X-Forwarded-For) or the header it sets.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="") or None
+
+# Throttle counters must be shared by every web process: Redis when there is
+# one, else a database table (created by accounts' migrations).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "veo_cache"}}
+
 # Over plain http in development the browser would drop Secure cookies.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -146,6 +199,30 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)  # the header alone enrols nothing
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Content-Security-Policy (django-csp) -----------------------------------
+# Scripts only from our own static files: no inline script, no inline event
+# handler, no eval, so injected markup cannot run. Inline style attributes
+# stay allowed (progress bars set their width), style elements do not.
+# Pages that load from elsewhere (a storage bucket's presigned video URLs, a
+# payment provider's script and frames) add those origins by setting.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *env.list("CSP_SCRIPT_SRC", default=[])],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", *env.list("CSP_IMG_SRC", default=[])],
+        "media-src": ["'self'", *env.list("CSP_MEDIA_SRC", default=[])],
+        "connect-src": ["'self'", *env.list("CSP_CONNECT_SRC", default=[])],
+        "frame-src": ["'self'", *env.list("CSP_FRAME_SRC", default=[])],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Email -----------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -207,9 +284,34 @@ KIE_WEBHOOK_MAX_AGE = env.int("KIE_WEBHOOK_MAX_AGE", default=300)
 KIE_DOWNLOAD_HOSTS = env.list("KIE_DOWNLOAD_HOSTS", default=["tempfile.aiquickdraw.com", "file.aiquickdraw.com"])
 KIE_DOWNLOAD_MAX_BYTES = env.int("KIE_DOWNLOAD_MAX_BYTES", default=300 * 1024 * 1024)
 KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
+# The provider's callbacks are small: bodies beyond these bounds answer 413/400
+# before they are parsed.
+KIE_CALLBACK_MAX_BYTES = env.int("KIE_CALLBACK_MAX_BYTES", default=64 * 1024)
+KIE_CALLBACK_MAX_DEPTH = env.int("KIE_CALLBACK_MAX_DEPTH", default=16)
+
+# --- Card payments (Stripe) ------------------------------------------------
+# No secret key: buying is off and the buy page says so. A loopback
+# STRIPE_API_BASE means the embedded fake Stripe (localstripe, started by
+# bin/dev and the tests); the pages then load its mock Stripe.js instead of
+# Stripe's own.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# Webhook events signed longer ago than this are refused (Stripe's default).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=20.0)
+# Card testing defence: payments a user may start an hour, and card
+# confirmations tried on one payment.
+PAYMENTS_PER_HOUR = env.int("PAYMENTS_PER_HOUR", default=20)
+PAYMENT_ATTEMPTS = env.int("PAYMENT_ATTEMPTS", default=3)
+# Failed redeem attempts a user may make per hour before being made to wait.
+REDEEM_FAILURES_PER_HOUR = env.int("REDEEM_FAILURES_PER_HOUR", default=10)
 
 # --- Product ---------------------------------------------------------------
 SIGNUP_GRANT_CREDITS = env.int("SIGNUP_GRANT_CREDITS", default=50)
+# The most credits one operator adjustment may grant or take (a typo guard).
+ADMIN_ADJUST_MAX_CREDITS = env.int("ADMIN_ADJUST_MAX_CREDITS", default=100_000)
 PROMPT_MAX_LENGTH = env.int("PROMPT_MAX_LENGTH", default=2000)
 # Below this many characters the form suggests adding detail (a hint, not a rule).
 PROMPT_HINT_LENGTH = env.int("PROMPT_HINT_LENGTH", default=60)
@@ -247,6 +349,13 @@ BREAKER_WINDOW_MINUTES = env.int("BREAKER_WINDOW_MINUTES", default=10)
 BREAKER_WINDOW_LIMIT = env.int("BREAKER_WINDOW_LIMIT", default=30_000)
 BREAKER_ABNORMAL_MULTIPLE = env.float("BREAKER_ABNORMAL_MULTIPLE", default=10.0)
 BREAKER_ABNORMAL_FLOOR = env.int("BREAKER_ABNORMAL_FLOOR", default=3_000)
+# Accounts holding only their signup grant (free tier) are not counted by the
+# spend breaker; their spend has its own budget in provider credits, per
+# breaker window and per day. Past it, free-tier submissions wait; paying
+# users go on. The defaults let 24 quality videos of fresh accounts through
+# per window.
+FREE_TIER_WINDOW_LIMIT = env.int("FREE_TIER_WINDOW_LIMIT", default=6_000)
+FREE_TIER_DAILY_LIMIT = env.int("FREE_TIER_DAILY_LIMIT", default=40_000)
 # Provider balance: checked on a schedule; operators are emailed when it
 # falls below this many provider credits (once per crossing).
 PROVIDER_LOW_BALANCE = env.int("PROVIDER_LOW_BALANCE", default=5_000)
@@ -274,14 +383,37 @@ VIDEO_REUSE_PERCENT = env.int("VIDEO_REUSE_PERCENT", default=0)
 HD_RETRY_SECONDS = env.int("HD_RETRY_SECONDS", default=25)
 HD_MAX_ATTEMPTS = env.int("HD_MAX_ATTEMPTS", default=16)
 
+# --- Developer API and user webhooks ----------------------------------------
+# Requests a minute per API token (0: no limit).
+API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=120)
+# An Idempotency-Key is remembered this long; a request still "running"
+# after IDEMPOTENCY_RUNNING_SECONDS is taken as lost with its process.
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
+IDEMPOTENCY_RUNNING_SECONDS = env.int("IDEMPOTENCY_RUNNING_SECONDS", default=300)
+# Hosts (names or addresses, any port) a user's webhook may reach although
+# private, and over plain http. Tests use 127.0.0.1.
+USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
+# Seconds between attempts after a failed delivery (Standard Webhooks'
+# suggested schedule); the minute sweep picks retries up.
+USER_WEBHOOK_RETRY_DELAYS = env.list(
+    "USER_WEBHOOK_RETRY_DELAYS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+USER_WEBHOOK_CONNECT_TIMEOUT = env.float("USER_WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+USER_WEBHOOK_READ_TIMEOUT = env.float("USER_WEBHOOK_READ_TIMEOUT", default=10.0)
+# Finished deliveries stay in the user's log this many days.
+USER_WEBHOOK_LOG_DAYS = env.int("USER_WEBHOOK_LOG_DAYS", default=30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line passes the redaction filter: callback URLs carry secret tokens.
+    "filters": {"redact_secrets": {"()": "videos.logfilters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
     },
 }

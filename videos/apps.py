@@ -12,7 +12,7 @@ class VideosConfig(AppConfig):
 
 def ensure_schedules(**kwargs) -> None:
     """The safety-net tick (polls, deadlines, lost tasks) runs every minute,
-    the provider balance check every ten."""
+    the provider balance check every ten, the sweep of kept uploads hourly."""
     # Imported here because apps.py is loaded before any app's models are
     # ready; a module-level import of a model would fail at start-up.
     from django_q.models import Schedule
@@ -29,4 +29,8 @@ def ensure_schedules(**kwargs) -> None:
             "minutes": 10,
             "repeats": -1,
         },
+    )
+    Schedule.objects.update_or_create(
+        name="uploads.stash",
+        defaults={"func": "videos.tasks.stash_sweep", "schedule_type": Schedule.HOURLY, "repeats": -1},
     )

@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 from django_q.brokers import get_broker
 
 from billing.models import LedgerEntry, ProviderBalance
-from billing.selectors import breaker_state
+from billing.selectors import breaker_state, money_by_day, shortfall_total
 
 from .models import Job
 
@@ -44,6 +44,9 @@ def dashboard_data(now=None) -> dict:
         "breaker": breaker_state(),
         "queue_depth": queue_depth(),
         "waiting_for_slot": Job.objects.filter(status="queued", dispatched_at__isnull=True).count(),
+        # Money in beside provider spend (billing computes both from its records).
+        "money_days": money_by_day(days=14, now=now)[::-1],
+        "shortfall_total": shortfall_total(),
     }
 
 

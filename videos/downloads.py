@@ -1,24 +1,38 @@
 """Copying a result video from the provider into our storage, safely.
 
-Only https URLs on an allowed host (plain http only for an allowed loopback
-host: the simulator), redirects followed only while they stay on the
-allowlist, a size cap enforced while streaming, the mp4 signature checked,
-and the bytes streamed through a temporary file: never held in memory whole.
+The URL goes through the one untrusted-URL policy (`untrusted.urlpolicy`,
+download rules: KIE_DOWNLOAD_HOSTS only, https except for a loopback
+simulator), fetched by `untrusted.fetch` (every redirect hop and every
+connected address checked). Only a whole MP4 is stored: we ask for the
+bytes unencoded, count what came over the wire against Content-Length, cap
+the size while streaming, and walk the file's boxes (`videos.mp4`) so that
+a file cut short without a Content-Length, or a page that merely contains
+`ftyp`, is refused. The bytes stream through a temporary file, never held
+in memory whole.
+
+Every failure is a DownloadError whose `retryable` says whether fetching
+again can help; no input makes this module raise anything else.
 """
 
 import hashlib
-import ipaddress
+import re
 import tempfile
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from typing import BinaryIO
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from untrusted import fetch, urlpolicy
+
+from .mp4 import NotWholeMp4, check_whole_mp4
+
 CHUNK = 256 * 1024
 MAX_REDIRECTS = 3
+_LENGTH = re.compile(r"\d{1,18}")
 
 
 class DownloadError(Exception):
@@ -34,80 +48,89 @@ class StoredVideo:
     sha256: str
 
 
-def check_url(url: str) -> None:
-    """Raise DownloadError unless `url` may be fetched."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    allowed = {h.lower() for h in settings.KIE_DOWNLOAD_HOSTS}
-    if host not in allowed:
-        raise DownloadError(f"Host {host or '?'} is not on the download allowlist", retryable=False)
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and _is_loopback(host):
-        return
-    raise DownloadError(f"Scheme {parts.scheme or '?'} is not allowed for {host}", retryable=False)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def check_url(url: str) -> urlpolicy.CheckedUrl:
+    """Raise DownloadError (permanent) unless `url` may be downloaded."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return urlpolicy.check(url, urlpolicy.download_policy())
+    except urlpolicy.UrlRefused as exc:
+        raise DownloadError(str(exc), retryable=False) from None
 
 
 def store_video(url: str, *, name: str, session: requests.Session | None = None) -> StoredVideo:
-    """Stream `url` into default storage under `name`.
+    """Stream `url` into default storage under `name`; only a whole MP4 is
+    stored.
 
-    Raises DownloadError (retryable for network errors and 5xx, not for a
-    refused URL, a 4xx, an oversize or non-video body).
+    Raises DownloadError: retryable for network errors, 5xx/408/429 and
+    files cut short; permanent for a refused or unparseable URL, another
+    4xx, an oversize body or bytes that are not an MP4.
     """
-    http = session or requests.Session()
     limit = settings.KIE_DOWNLOAD_MAX_BYTES
-    response = _open(http, url)
-    digest = hashlib.sha256()
-    size = 0
+    response = _open(url, session=session)
     with response, tempfile.TemporaryFile() as tmp:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise DownloadError(f"The video is {declared} bytes, over the {limit} byte limit", retryable=False)
+        declared = _declared_length(response, limit)
+        size, digest = _copy(response, tmp, limit)
+        # Count the body bytes that came over the wire (before any content
+        # decoding, which a server may apply although we asked for none).
+        wire = response.raw.tell()
+        if declared is not None and wire != declared:
+            raise DownloadError(f"The download was cut short ({wire} of {declared} bytes)", retryable=True)
         try:
-            for chunk in response.iter_content(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise DownloadError(f"The video is over the {limit} byte limit", retryable=False)
-                digest.update(chunk)
-                tmp.write(chunk)
-        except requests.RequestException as exc:
-            raise DownloadError(f"The download broke off ({type(exc).__name__})", retryable=True) from None
-        if declared and declared.isdigit() and int(declared) != size:
-            raise DownloadError("The download was cut short", retryable=True)
-        tmp.seek(0)
-        head = tmp.read(12)
-        if len(head) < 12 or head[4:8] != b"ftyp":
-            raise DownloadError("The file is not an MP4 video", retryable=False)
+            check_whole_mp4(tmp, size, length_declared=declared is not None)
+        except NotWholeMp4 as exc:
+            raise DownloadError(str(exc), retryable=exc.truncated) from None
         tmp.seek(0)
         stored_name = default_storage.save(name, File(tmp, name=name))
-    return StoredVideo(name=stored_name, size=size, sha256=digest.hexdigest())
+    return StoredVideo(name=stored_name, size=size, sha256=digest)
 
 
-def _open(http: requests.Session, url: str) -> requests.Response:
+def _open(url: str, *, session: requests.Session | None) -> requests.Response:
     timeout = (settings.KIE_CONNECT_TIMEOUT, settings.KIE_DOWNLOAD_TIMEOUT)
-    for _ in range(MAX_REDIRECTS + 1):
-        check_url(url)
-        try:
-            response = http.get(url, stream=True, timeout=timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise DownloadError(f"Could not fetch the video ({type(exc).__name__})", retryable=True) from None
-        if response.is_redirect:
-            location = response.headers.get("Location", "")
-            response.close()
-            url = urljoin(url, location)
-            continue
-        if response.status_code != 200:
-            response.close()
-            retryable = response.status_code >= 500 or response.status_code in (408, 429)
-            raise DownloadError(f"The video host answered HTTP {response.status_code}", retryable=retryable)
-        return response
-    raise DownloadError("Too many redirects", retryable=False)
+    try:
+        response = fetch.open_stream(
+            url,
+            policy=urlpolicy.download_policy(),
+            # Identity: the length we check and the bytes we store are the file's own.
+            headers={"Accept-Encoding": "identity"},
+            timeout=timeout,
+            max_redirects=MAX_REDIRECTS,
+            session=session,
+        )
+    except urlpolicy.UrlRefused as exc:
+        raise DownloadError(str(exc), retryable=False) from None
+    except fetch.FetchError as exc:
+        raise DownloadError(str(exc), retryable=exc.retryable) from None
+    if response.status_code != 200:
+        response.close()
+        retryable = response.status_code >= 500 or response.status_code in (408, 429)
+        raise DownloadError(f"The video host answered HTTP {response.status_code}", retryable=retryable)
+    return response
+
+
+def _declared_length(response: requests.Response, limit: int) -> int | None:
+    """Content-Length as a number (None when absent); a malformed one, or
+    one over the limit, is refused before a byte is read."""
+    header = response.headers.get("Content-Length")
+    if header is None:
+        return None
+    values = {v.strip() for v in header.split(",")}  # repeated headers arrive joined by commas
+    if len(values) != 1 or not _LENGTH.fullmatch(next(iter(values))):
+        raise DownloadError("The video host sent a malformed Content-Length", retryable=False)
+    declared = int(values.pop())
+    if declared > limit:
+        raise DownloadError(f"The video is {declared} bytes, over the {limit} byte limit", retryable=False)
+    return declared
+
+
+def _copy(response: requests.Response, tmp: BinaryIO, limit: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in response.raw.stream(CHUNK, decode_content=True):
+            size += len(chunk)
+            if size > limit:
+                raise DownloadError(f"The video is over the {limit} byte limit", retryable=False)
+            digest.update(chunk)
+            tmp.write(chunk)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        raise DownloadError(f"The download broke off ({type(exc).__name__})", retryable=True) from None
+    return size, digest.hexdigest()

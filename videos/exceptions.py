@@ -9,3 +9,11 @@ class UpgradeNotAvailable(Refusal):
 
     code = "upgrade_not_available"
     status = 409
+
+
+class NotDeletable(Refusal):
+    """The video is still being made (or upgraded): deleting it now would
+    race the worker that is writing its files."""
+
+    code = "video_busy"
+    status = 409

@@ -4,7 +4,6 @@ Anything this form accepts is a request the provider's docs accept, so an
 invalid combination never costs credits or a provider call.
 """
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -13,10 +12,17 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from untrusted import urlpolicy
+
+from . import stash
 from .vocabulary import AspectRatio, GenerationType, ImageInput, VideoModel, VideoRequest
 
 IMAGE_SLOTS = (1, 2, 3)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+# How many images each type takes (the form shows that many slots).
+IMAGE_LIMITS = {GenerationType.TEXT: 0, GenerationType.FRAMES: 2, GenerationType.REFERENCE: 3}
+MODEL_CHOICES = VideoModel.choices
 
 
 def blocked_terms(prompt: str) -> list[str]:
@@ -26,22 +32,35 @@ def blocked_terms(prompt: str) -> list[str]:
 
 
 def _public_https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https":
-        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
-    host = (parts.hostname or "").lower()
-    if not host or host == "localhost" or host.endswith((".local", ".internal", ".localhost")):
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+    """An image link the provider will fetch: the project's one untrusted-URL
+    policy (untrusted.urlpolicy, image rules: https, a public host, no
+    credentials, no parser tricks or odd address spellings)."""
     try:
-        address = ipaddress.ip_address(host)
+        scheme = urlsplit(value).scheme.lower()
     except ValueError:
-        return value
-    if not address.is_global:
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+        scheme = ""
+    if scheme != "https":
+        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
+    try:
+        urlpolicy.check(value, urlpolicy.image_policy())
+    except urlpolicy.UrlRefused:
+        raise forms.ValidationError(_("Image links must point at a public web address.")) from None
     return value
 
 
-class GenerateForm(forms.Form):
+class ErrorSummary:
+    """Every error of a form as (anchor id, message), in page order, for
+    the summary at the top of the page (templates/videos/_error_summary.html)."""
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        rows = [("", str(e)) for e in self.non_field_errors()]
+        for name in self.fields:
+            for error in self.errors.get(name, []):
+                rows.append((self[name].id_for_label or "", f"{self[name].label}: {error}"))
+        return rows
+
+
+class GenerateForm(ErrorSummary, forms.Form):
     model = forms.ChoiceField(choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, label=gettext_lazy("Model"))
     generation_type = forms.ChoiceField(
         choices=GenerationType.choices, initial=GenerationType.TEXT, label=gettext_lazy("Type")
@@ -71,9 +90,13 @@ class GenerateForm(forms.Form):
         help_text=gettext_lazy("Optional text watermark."),
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, session=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        # Where uploads that were fine are kept when the form comes back
+        # with errors (see videos/stash.py); None: nothing is kept.
+        self.session = session
+        self.kept: dict[int, str] = {}
         limit = settings.PROMPT_MAX_LENGTH
         self.fields["prompt"] = forms.CharField(
             max_length=limit,
@@ -99,11 +122,13 @@ class GenerateForm(forms.Form):
             self.fields[f"image_{slot}"] = forms.ImageField(
                 required=False,
                 label=_("Image %(n)s upload") % {"n": slot},
+                widget=forms.ClearableFileInput(attrs={"accept": ",".join(sorted(IMAGE_TYPES))}),
                 error_messages={
                     "invalid_image": _("Image %(n)s is not a picture we can read (use JPEG, PNG or WebP).")
                     % {"n": slot}
                 },
             )
+            self.fields[f"image_kept_{slot}"] = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"]
@@ -116,11 +141,36 @@ class GenerateForm(forms.Form):
         return prompt
 
     def image_slots(self):
-        """(upload, link) bound fields per image slot, for the template."""
-        return [(self[f"image_{slot}"], self[f"image_url_{slot}"]) for slot in IMAGE_SLOTS]
+        """(slot, upload, link, kept token) per image slot, for the template."""
+        return [
+            (slot, self[f"image_{slot}"], self[f"image_url_{slot}"], self.kept.get(slot, "")) for slot in IMAGE_SLOTS
+        ]
+
+    def keep_uploads(self) -> None:
+        """After a failed submission: keep the uploads that were fine, so
+        the page can show them and the next post can use them."""
+        if self.session is None:
+            return
+        for slot in IMAGE_SLOTS:
+            upload = self.cleaned_data.get(f"image_{slot}") if hasattr(self, "cleaned_data") else None
+            if upload and not self.has_error(f"image_{slot}") and hasattr(upload, "content_type"):
+                self.kept[slot] = stash.stash_put(self.session, upload)
+            elif self.data.get(f"image_kept_{slot}") and stash.stash_get(self.session, self.data[f"image_kept_{slot}"]):
+                self.kept[slot] = self.data[f"image_kept_{slot}"]
+
+    def _kept_token(self, slot: int) -> str:
+        """The slot's kept-upload token if it is this session's, else ""."""
+        token = self.data.get(f"image_kept_{slot}", "")
+        return token if token and self.session is not None and stash.stash_get(self.session, token) else ""
+
+    def kept_tokens(self) -> list[str]:
+        return [self.data.get(f"image_kept_{slot}", "") for slot in IMAGE_SLOTS if self.data.get(f"image_kept_{slot}")]
 
     def _clean_upload(self, slot: int):
         upload = self.cleaned_data.get(f"image_{slot}")
+        if not upload and self.session is not None:
+            # A kept upload from the failed submission before (already checked).
+            return stash.stash_open(self.session, self.cleaned_data.get(f"image_kept_{slot}", ""))
         if not upload:
             return None
         if upload.size > settings.UPLOAD_MAX_BYTES:
@@ -154,10 +204,15 @@ class GenerateForm(forms.Form):
                     % {"n": slot, "gap": gap_at},
                 )
             images.append(ImageInput(upload=upload, url=url, content_type=getattr(upload, "content_type", "") or ""))
-        if self.errors:
-            return data
 
-        kind, count = data.get("generation_type"), len(images)
+        # Checked even when other fields failed, so every error shows at once;
+        # a slot that was filled in but failed its own check still counts.
+        given = sum(
+            1
+            for slot in IMAGE_SLOTS
+            if self.files.get(f"image_{slot}") or self.data.get(f"image_url_{slot}") or self._kept_token(slot)
+        )
+        kind, count = data.get("generation_type"), max(len(images), given)
         if kind == GenerationType.TEXT and count:
             self.add_error("generation_type", _("Text to video takes no images. Remove them or choose another type."))
         elif kind == GenerationType.FRAMES and not 1 <= count <= 2:
@@ -168,7 +223,7 @@ class GenerateForm(forms.Form):
             if not 1 <= count <= 3:
                 self.add_error("generation_type", _("Reference images needs one to three images."))
             if data.get("model") != VideoModel.VEO3_FAST:
-                self.add_error("model", _("Reference images works only with the Veo 3 Fast model."))
+                self.add_error("model", _("Reference images works only with the Veo 3.1 Fast model."))
         data["images"] = images
         return data
 
@@ -180,7 +235,7 @@ class GenerateForm(forms.Form):
 BATCH_MAX_LINES = 20
 
 
-class BatchForm(forms.Form):
+class BatchForm(ErrorSummary, forms.Form):
     """Several prompts, one per line; every other setting is shared and
     checked per line by GenerateForm."""
 

@@ -29,6 +29,7 @@ from .vocabulary import VideoRequest
 log = logging.getLogger(__name__)
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+MAX_URL_LENGTH = 2000  # Job.provider_video_url
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,21 @@ class TaskResult:
     created_at: datetime | None = None
     completed_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # Values from a callback body or a status answer end up in database
+        # columns: out-of-range ones are dropped here, not at the write.
+        if self.error_code is not None and not _fits_int32(self.error_code):
+            object.__setattr__(self, "error_code", None)
+        if len(self.resolution) > 16:
+            object.__setattr__(self, "resolution", "")
+
     @property
     def video_url(self) -> str:
         return self.video_urls[0] if self.video_urls else ""
+
+
+def _fits_int32(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31
 
 
 def generate_body(request: VideoRequest, *, callback_url: str = "") -> dict[str, Any]:
@@ -295,7 +308,7 @@ def _unwrap(http_status: int, body: Any) -> tuple[int, str, Any]:
             return 599, "The provider's answer was not JSON", None
         return http_status, "", None
     raw_code = body.get("code", http_status)
-    code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else http_status
+    code = raw_code if _fits_int32(raw_code) else http_status
     if http_status != 200 and code == 200:
         code = http_status
     msg = body.get("msg") if isinstance(body.get("msg"), str) else ""
@@ -400,16 +413,22 @@ def _urls(value: Any) -> tuple[str, ...]:
             value = [text] if text else []
     if not isinstance(value, list):
         return ()
-    return tuple(u for u in value if isinstance(u, str) and u.startswith(("https://", "http://")))[:4]
+    # Longer URLs than the job's URL field holds are dropped here rather
+    # than failing the database write on the webhook's hot path.
+    return tuple(
+        u for u in value if isinstance(u, str) and u.startswith(("https://", "http://")) and len(u) <= MAX_URL_LENGTH
+    )[:4]
 
 
 def _when(value: Any) -> datetime | None:
     """Timestamps arrive as date strings or epoch milliseconds (or seconds)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,15}", value.strip()):
         value = int(value.strip())
     if isinstance(value, int | float):
+        if not -(10**15) < value < 10**15:  # beyond any date: and too big to divide as a float
+            return None
         seconds = value / 1000 if value > 10**11 else value
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)

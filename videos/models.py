@@ -72,9 +72,26 @@ class Job(models.Model):
     # Set when a queued job is granted a running slot (see jobs_dispatch).
     dispatched_at = models.DateTimeField(null=True, blank=True)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # An operator's retry of a failed job. One-to-one: the database refuses a
+    # second retry of the same job, however the button is clicked or raced.
+    retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by", editable=False
+    )
+
+    # The library: a deleted video leaves the gallery and its files leave
+    # storage, but the row stays for the ledger's and the operators' sake.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set while the owner shares it: /s/<share_token>/ plays it for anyone.
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
+        # The job admin's actions; viewing a job (view_job) allows none of them.
+        permissions = [
+            ("repoll_job", "Can re-poll a job at the provider"),
+            ("retry_job", "Can retry a job (charges its owner again)"),
+            ("refund_job", "Can refund a job"),
+        ]
         indexes = [
             models.Index(fields=["user", "-id"], name="job_user_recent"),
             # Background work looks only at active jobs: a plain index on

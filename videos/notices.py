@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from . import signals
 from .models import Job, Notice, NoticePreference
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 def notice_after_commit(job_id: int, kind: str) -> None:
     """Call inside the transaction that makes a job final."""
     transaction.on_commit(lambda: notice_send(job_id=job_id, kind=kind))
+    signals.job_finished_after_commit(job_id, kind)  # e.g. the user's webhook (api app)
 
 
 def notice_send(*, job_id: int, kind: str) -> Notice | None:

@@ -22,6 +22,9 @@ GALLERY_FIELDS = (
     "error_message",
     "video_file",
     "poster",
+    "share_token",
+    "language",
+    "seed",
     "created_at",
     "submitted_at",
     "finished_at",
@@ -29,17 +32,27 @@ GALLERY_FIELDS = (
 
 
 def jobs_of(user):
-    return Job.objects.filter(user=user).order_by("-id")
+    """A user's videos, deleted ones left out."""
+    return Job.objects.filter(user=user, deleted_at__isnull=True).order_by("-id")
 
 
-def gallery_jobs(user):
-    return jobs_of(user).only(*GALLERY_FIELDS)
+def gallery_jobs(user, *, statuses=None, model: str = "", query: str = ""):
+    jobs = jobs_of(user)
+    if statuses:
+        jobs = jobs.filter(status__in=statuses)
+    if model:
+        jobs = jobs.filter(model=model)
+    if query:
+        jobs = jobs.filter(prompt__icontains=query)
+    return jobs.only(*GALLERY_FIELDS)
 
 
 def job_for_viewer(user, pk: int):
-    """Owner's job, or any job for staff; None otherwise (the view answers 404)."""
+    """Owner's job, or any job for staff; None otherwise (the view answers
+    404). A deleted video is gone from the pages for everyone (operators
+    still see it in the admin)."""
     qs = Job.objects.all() if user.is_staff else Job.objects.filter(user=user)
-    return qs.filter(pk=pk).first()
+    return qs.filter(pk=pk, deleted_at__isnull=True).first()
 
 
 def progress(job: Job, now=None) -> int:

@@ -6,7 +6,7 @@ every service here is idempotent and `jobs_tick` finds what was lost.
 
 from billing.services import provider_balance_record
 
-from . import services
+from . import services, stash
 from .kie import KieError, default_client
 from .models import Upgrade, UpgradeKind
 from .queue import recorder
@@ -49,3 +49,8 @@ def provider_balance_check() -> int | None:
 
 def tick() -> dict[str, int]:
     return services.jobs_tick()
+
+
+def stash_sweep() -> int:
+    """Hourly: kept uploads of failed submissions nobody came back for."""
+    return stash.stash_sweep()

@@ -20,8 +20,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class VideoModel(models.TextChoices):
-    VEO3_FAST = "veo3_fast", _("Veo 3 Fast")
-    VEO3 = "veo3", _("Veo 3 Quality")
+    # Names as people say them (the provider's current names): shown on every page.
+    VEO3_FAST = "veo3_fast", _("Veo 3.1 Fast")
+    VEO3 = "veo3", _("Veo 3.1 Quality")
     # VEO3_LITE = "veo3_lite", _("Veo 3 Lite")  -- on sale once its price and rules exist
 
 

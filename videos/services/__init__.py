@@ -10,6 +10,7 @@ failed from any active state:
 - upgrade:  derived work made from a finished video (Upgrade rows: 1080p)
 - sweep:    the scheduled safety net (due polls, deadlines, lost work)
 - operator: an operator's retry and refund
+- library:  the owner deletes a finished video or shares it by link
 
 Below them sit videos.queue (enqueue, the provider-call recorder),
 videos.dispatch (running slots, provider permits) and videos.retry (when to
@@ -19,6 +20,7 @@ package's public face for views, tasks, the admin and tests.
 
 from .create import find_reusable, job_create, request_of
 from .download import job_download
+from .library import job_delete, job_share_toggle
 from .operator import job_refund, job_retry
 from .settle import in_language_of, job_apply_result, job_callback, job_fail, job_poll
 from .submit import callback_url, job_submit, user_message
@@ -32,11 +34,13 @@ __all__ = [
     "job_apply_result",
     "job_callback",
     "job_create",
+    "job_delete",
     "job_download",
     "job_fail",
     "job_poll",
     "job_refund",
     "job_retry",
+    "job_share_toggle",
     "job_submit",
     "jobs_tick",
     "request_of",

@@ -7,6 +7,7 @@ the job; the job is then offered a running slot once that commits.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.utils import timezone, translation
 from billing import services as billing
 from billing.models import Price
 
-from .. import dispatch
+from .. import dispatch, signals
 from ..models import Job, JobImage
 from ..vocabulary import REQUEST_FIELDS, ImageInput, VideoRequest
 
@@ -26,26 +27,32 @@ S = Job.Status
 UPLOAD_EXTENSIONS = {"image/png": "png", "image/webp": "webp"}
 
 
-def job_create(*, user, request: VideoRequest) -> Job:
+def job_create(*, user, request: VideoRequest, retry_of: Job | None = None) -> Job:
     """Create a queued job, charge its price, and offer it a running slot.
 
     An identical earlier request with an explicit seed is reused instead
     (VIDEO_REUSE_SCOPE): the new job is finished at once, for
     VIDEO_REUSE_PERCENT of the price, with no provider call.
     Raises billing's Refused (paused, rate limited, over a cap),
-    InsufficientCredits or UnknownPrice; then nothing is written.
+    InsufficientCredits or UnknownPrice; then nothing is written. With
+    `retry_of` (an operator's retry) it really asks the provider again, and
+    raises IntegrityError, nothing charged, if that job was retried already.
     """
     price = billing.price_for(request.model)
-    original = find_reusable(user=user, request=request)
+    original = None if retry_of else find_reusable(user=user, request=request)
     if original is not None:
         return _job_reuse(user=user, original=original, price=price)
     with billing.admission(), transaction.atomic():
         job = Job.objects.create(
             user=user,
             **request.stored_fields(),
+            retry_of=retry_of,  # one-to-one: a second retry of one job cannot be written
             price_credits=price.credits,
             provider_credits=price.provider_credits,
             language=translation.get_language() or settings.LANGUAGE_CODE,
+            # Waiting for a slot (or a submit retry) has a clock too; the
+            # submit starts a fresh one for the generation.
+            deadline_at=timezone.now() + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
         )
         billing.job_charge(
             user_id=user.pk, price=price, reference=job.charge_reference, reason=f"Video #{job.pk} ({request.model})"
@@ -112,5 +119,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
             billing.job_charge(
                 user_id=user.pk, price=reuse_price, reference=job.charge_reference, reason=f"Video #{job.pk} (reused)"
             )
+        # Final at once: announced like any finished video (the user's webhook).
+        signals.job_finished_after_commit(job.pk, "ready")
     log.info("job %s reuses job %s for %s credits", job.pk, original.pk, credits)
     return job

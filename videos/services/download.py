@@ -20,7 +20,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
 from .. import dispatch, notices, posters, retry
-from ..downloads import DownloadError, store_video
+from ..downloads import DownloadError, StoredVideo, store_video
 from ..models import Job
 from .settle import job_fail
 
@@ -32,7 +32,14 @@ DOWNLOAD_LEASE = timedelta(minutes=10)
 
 def job_download(job_id: int) -> None:
     """Copy the result into our storage. Idempotent: a lease keeps two
-    workers from downloading at once; a lost worker's lease runs out."""
+    workers from downloading at once; a lost worker's lease runs out.
+
+    Every attempt ends in a verdict: stored, retried later (the "download"
+    rule of videos.retry), or failed and refunded. That holds for faults of
+    our own too (storage down, a bug): they count as a retryable attempt
+    rather than escaping and leaving the job to its lease. The sweep fails a
+    job still downloading at its deadline.
+    """
     now = timezone.now()
     claimed = (
         Job.objects.filter(pk=job_id, status=S.DOWNLOADING)
@@ -43,34 +50,63 @@ def job_download(job_id: int) -> None:
     if not claimed:
         return
     job = Job.objects.get(pk=job_id)
+    if job.attempts > 1 and retry.retry_delay("download", job.attempts - 1) is None:
+        # Earlier attempts ended without a verdict (a worker killed mid-way)
+        # and used up the retries: the bound holds all the same.
+        _retry_or_fail(job, DownloadError("too many attempts", retryable=False))
+        return
     name = f"videos/{job.user_id}/{secrets.token_urlsafe(16)}.mp4"
+    stored = None
     try:
         stored = store_video(job.provider_video_url, name=name)
+        _finish(job, stored)
     except DownloadError as exc:
-        log.warning("job %s: download attempt %s failed: %s", job.pk, job.attempts, exc)
-        delay = retry.retry_delay("download", job.attempts) if exc.retryable else None
-        if delay is not None:
-            Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
-                lease_until=None, next_attempt_at=now + delay, enqueued_at=None
-            )
-        else:
-            reason = format_lazy(gettext_lazy("We could not save the video: {}"), exc)
-            job_fail(job.pk, reason=reason, from_statuses=(S.DOWNLOADING,))
-        return
-    poster = poster_for(stored.name, user_id=job.user_id)
-    with transaction.atomic():
-        won = Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
-            status=S.SUCCEEDED,
-            poster=poster,
-            video_file=stored.name,
-            video_bytes=stored.size,
-            video_sha256=stored.sha256,
-            finished_at=timezone.now(),
-            lease_until=None,
+        _retry_or_fail(job, exc)
+    except Exception as exc:  # our own fault: bounded like a network error, never left hanging
+        log.exception("job %s: download attempt %s crashed", job.pk, job.attempts)
+        if stored is not None and not Job.objects.filter(pk=job.pk, video_file=stored.name).exists():
+            default_storage.delete(stored.name)  # a file no job points at (the job may have won before the fault)
+        _retry_or_fail(job, DownloadError(f"an internal error ({type(exc).__name__})", retryable=True))
+
+
+def _retry_or_fail(job: Job, exc: DownloadError) -> None:
+    log.warning("job %s: download attempt %s failed: %s", job.pk, job.attempts, exc)
+    delay = retry.retry_delay("download", job.attempts) if exc.retryable else None
+    if delay is not None:
+        Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
+            lease_until=None, next_attempt_at=timezone.now() + delay, enqueued_at=None
         )
-        if won:
-            dispatch.dispatch_after_commit()
-            notices.notice_after_commit(job.pk, "ready")
+        return
+    reason = format_lazy(gettext_lazy("We could not save the video: {}"), exc)
+    job_fail(job.pk, reason=reason, from_statuses=(S.DOWNLOADING,))
+
+
+def _finish(job: Job, stored: StoredVideo) -> None:
+    """The job succeeds with `stored` unless someone settled it meanwhile
+    (then the files go)."""
+    try:
+        poster = poster_for(stored.name, user_id=job.user_id)
+    except Exception:  # a poster is a nicety: never a reason to lose the video
+        log.exception("job %s: no poster", job.pk)
+        poster = ""
+    try:
+        with transaction.atomic():
+            won = Job.objects.filter(pk=job.pk, status=S.DOWNLOADING).update(
+                status=S.SUCCEEDED,
+                poster=poster,
+                video_file=stored.name,
+                video_bytes=stored.size,
+                video_sha256=stored.sha256,
+                finished_at=timezone.now(),
+                lease_until=None,
+            )
+            if won:
+                dispatch.dispatch_after_commit()
+                notices.notice_after_commit(job.pk, "ready")
+    except Exception:
+        if poster:
+            default_storage.delete(poster)
+        raise
     if not won:  # settled meanwhile by someone else: do not keep stray files
         default_storage.delete(stored.name)
         if poster:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import IntegrityError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
@@ -19,8 +20,10 @@ S = Job.Status
 def job_retry(job_id: int) -> Job | None:
     """An operator's retry. A job waiting for a retry is sent now; a failed
     job is submitted again as a new job for its owner (charged and admitted
-    like any other, so it raises what job_create raises). Returns the job
-    that will run, or None if there was nothing to retry."""
+    like any other, so it raises what job_create raises), at most once: the
+    new job's unique `retry_of` makes a second or raced retry return the
+    first one's job instead. Returns the job that will run, or None if there
+    was nothing to retry."""
     job = Job.objects.get(pk=job_id)
     if job.status == S.QUEUED:
         Job.objects.filter(pk=job.pk, status=S.QUEUED).update(next_attempt_at=None)
@@ -31,7 +34,13 @@ def job_retry(job_id: int) -> Job | None:
         return job
     if job.status != S.FAILED:
         return None
-    return job_create(user=job.user, request=request_of(job))
+    earlier = Job.objects.filter(retry_of=job).first()
+    if earlier is not None:
+        return earlier
+    try:
+        return job_create(user=job.user, request=request_of(job), retry_of=job)
+    except IntegrityError:  # a concurrent retry of the same job won; its charge stands, ours never happened
+        return Job.objects.filter(retry_of=job).first()
 
 
 def job_refund(job_id: int, *, actor) -> bool:
@@ -43,5 +52,5 @@ def job_refund(job_id: int, *, actor) -> bool:
             gettext_lazy("Cancelled by an operator. Your {} credits were returned."), job.price_credits
         )
         return job_fail(job.pk, reason=reason)
-    entry = billing.credits_refund(reference=job.charge_reference, reason=f"Video #{job.pk}: refunded by {actor}")
+    entry = billing.credits_refund(reference=job.charge_reference, reason=f"Video #{job.pk}: refunded by an operator")
     return entry is not None

@@ -79,6 +79,7 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
     with transaction.atomic():
         won = Job.objects.filter(pk=job_id, status__in=waiting).update(
             status=S.DOWNLOADING,
+            deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),  # the download's own clock
             provider_video_url=result.video_url,
             resolution=result.resolution,
             provider_completed_at=result.completed_at or now,

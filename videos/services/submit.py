@@ -51,6 +51,25 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
     )
     if not claimed:
         return
+    try:
+        _submit_claimed(job_id, client=client)
+    except Exception:
+        # Something of ours failed with the job claimed. Whether the generate
+        # call went out is unknown, so it is treated as possibly delivered
+        # (as a lost answer is): the job waits for its callback until the
+        # deadline, then fails and is refunded. Never resent, never left
+        # in `submitting`.
+        log.exception("job %s: submit crashed", job_id)
+        now = timezone.now()
+        Job.objects.filter(pk=job_id, status=S.SUBMITTING).update(
+            status=S.SUBMITTED,
+            submitted_at=now,
+            deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            lease_until=None,
+        )
+
+
+def _submit_claimed(job_id: int, *, client: kie.KieClient | None) -> None:
     job = Job.objects.get(pk=job_id)
     wait = dispatch.provider_permit()
     if wait:  # the provider's rate window is full: no attempt was made, come back when it has room

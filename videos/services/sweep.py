@@ -6,6 +6,7 @@ do: every query walks a small index of due work, oldest first.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from ..queue import enqueue
 from ..retry import poll_interval
 from .settle import job_fail
 from .upgrade import upgrade_fail
+
+log = logging.getLogger(__name__)
 
 S = Job.Status
 
@@ -47,10 +50,18 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
             enqueue("poll_job", pk)
             counts["polled"] += 1
 
-    for pk in Job.objects.filter(status__in=(S.SUBMITTING, S.SUBMITTED), deadline_at__lt=now).values_list(
-        "pk", flat=True
-    ):
-        if job_fail(pk, reason=gettext_lazy("The video took too long and was cancelled. Your credits were returned.")):
+    # Every non-final state but `submitting` ends at its deadline: queued
+    # (from creation), submitted (from the submit), downloading (from the
+    # result). A job in `submitting` is mid-call to the provider and is
+    # owned by its lease instead (below): failing it now could refund a
+    # generation the provider is about to bill. Rows from before queued and
+    # downloading had deadlines count from their creation.
+    started_long_ago = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    expired = Job.objects.filter(status__in=(S.QUEUED, S.SUBMITTED, S.DOWNLOADING)).filter(
+        Q(deadline_at__lt=now) | Q(deadline_at__isnull=True, created_at__lt=started_long_ago)
+    )
+    for pk in expired.order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]:
+        if _guarded(pk, job_fail, pk, reason=TOO_LONG):
             counts["expired"] += 1
 
     # A worker died mid-submit: we cannot tell whether the provider got it,
@@ -71,18 +82,33 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", "status")[:POLL_BATCH]
     )
     for pk, status in lost:
-        enqueue("submit_job" if status == S.QUEUED else "download_job", pk)
-        counts["requeued"] += 1
+        if _guarded(pk, enqueue, "submit_job" if status == S.QUEUED else "download_job", pk) is not None:
+            counts["requeued"] += 1
 
     counts["dispatched"] = len(dispatch.jobs_dispatch())
     dispatch.permits_prune(now)
 
     pending = Upgrade.objects.filter(status=Upgrade.Status.PENDING)
     for upgrade in pending.filter(deadline_at__lt=now).order_by("deadline_at")[:POLL_BATCH]:
-        if upgrade_fail(upgrade, reason=gettext_lazy("The upgrade took too long. Your credits were returned.")):
+        reason = gettext_lazy("The upgrade took too long. Your credits were returned.")
+        if _guarded(upgrade.job_id, upgrade_fail, upgrade, reason=reason):
             counts["expired"] += 1
     due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
     for pk in due.values_list("pk", flat=True)[:POLL_BATCH]:
-        enqueue("upgrade_job", pk, mark=False)
-        counts["upgrades"] += 1
+        if _guarded(None, enqueue, "upgrade_job", pk, mark=False) is not None:
+            counts["upgrades"] += 1
     return counts
+
+
+TOO_LONG = gettext_lazy("The video took too long and was cancelled. Your credits were returned.")
+
+
+def _guarded(job_id: int | None, action, *args, **kwargs):
+    """`action(*args, **kwargs)`, or None if it raised: one job's fault
+    (a database hiccup, a bug) must not stop the sweep for every other job."""
+    try:
+        result = action(*args, **kwargs)
+    except Exception:
+        log.exception("sweep: %s failed for job %s", getattr(action, "__name__", action), job_id)
+        return None
+    return True if result is None else result

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import kie, retry
+from .. import kie, retry, signals
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
 from ..models import Job, Upgrade, UpgradeKind
@@ -82,7 +82,12 @@ def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> No
     try:
         url = (client or kie.default_client()).get_1080p(upgrade.task_id, record=recorder(job.pk))
         stored = store_video(url, name=f"videos/{job.user_id}/{secrets.token_urlsafe(16)}-{upgrade.kind}.mp4")
-    except (kie.KieError, DownloadError) as exc:
+    except Exception as exc:  # every fault ends in a retry or a refund
+        if not isinstance(exc, kie.KieError | DownloadError):
+            # Our own fault (storage down, a bug): a retryable attempt like
+            # any other, so the attempt bound and the deadline still hold.
+            log.exception("job %s: %s attempt %s crashed", job.pk, upgrade.kind, upgrade.attempts)
+            exc = DownloadError(f"an internal error ({type(exc).__name__})", retryable=True)
         delay = retry.retry_delay("upgrade", upgrade.attempts) if exc.retryable else None
         if delay is not None:
             Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(next_attempt_at=timezone.now() + delay)
@@ -90,9 +95,14 @@ def upgrade_fetch(upgrade_id: int, *, client: kie.KieClient | None = None) -> No
             return
         upgrade_fail(upgrade, reason=format_lazy(gettext_lazy("The 1080p version could not be made: {}"), exc))
         return
-    won = Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
-        status=U.SUCCEEDED, file=stored.name, next_attempt_at=None, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        won = Upgrade.objects.filter(pk=upgrade.pk, status=U.PENDING).update(
+            status=U.SUCCEEDED, file=stored.name, next_attempt_at=None, finished_at=timezone.now()
+        )
+        if won:
+            signals.upgrade_finished_after_commit(
+                job.pk, reference=upgrade.reference, quality=upgrade.kind, succeeded=True
+            )
     if not won:  # failed meanwhile (its deadline): do not keep a stray file
         default_storage.delete(stored.name)
         return
@@ -109,6 +119,9 @@ def upgrade_fail(upgrade: Upgrade, *, reason) -> bool:
         if won:
             billing.credits_refund(
                 reference=upgrade.reference, reason=f"{upgrade.kind} of video #{upgrade.job_id} failed"
+            )
+            signals.upgrade_finished_after_commit(
+                upgrade.job_id, reference=upgrade.reference, quality=upgrade.kind, succeeded=False, error=reason
             )
     if won:
         log.warning("job %s: %s failed and refunded: %s", upgrade.job_id, upgrade.kind, reason)

@@ -1,3 +1,4 @@
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -26,5 +27,10 @@ class Command(BaseCommand):
         if created:
             admin.set_password(admin_password)
             admin.save()
+        for user in (demo, admin):
+            # Seeded accounts count as verified, or mandatory verification would keep them out.
+            EmailAddress.objects.get_or_create(
+                user=user, email=user.email.lower(), defaults={"verified": True, "primary": True}
+            )
         self.stdout.write(f"Demo user:  demo / {password}")
         self.stdout.write(f"Staff user: admin / {admin_password}  (admin at /admin/)")
