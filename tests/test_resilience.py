@@ -162,13 +162,13 @@ def test_running_slots_queue_work_in_order(live, sim, alice_client, alice, setti
 
 def test_global_inflight_cap_is_shared_by_all_users(live, sim, alice_client, bob_client, settings):
     settings.GLOBAL_INFLIGHT_CAP = 1
-    sim.config(delay=0.4)
+    sim.config(delay=2.0)  # the first is still at the provider when the second is asked for
     first = job_after(submit(alice_client))
     second = job_after(submit(bob_client))
     second.refresh_from_db()
     assert second.status == S.QUEUED and second.dispatched_at is None
     settled(first)
-    settled(second)
+    settled(second, timeout=20)
 
 
 def test_failure_frees_the_slot(live, sim, alice_client, settings):
