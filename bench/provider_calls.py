@@ -4,13 +4,16 @@
 2. 200 five-minute jobs with every callback lost, time scaled down (all
    durations × SCALE, default 0.1): target at most 8, beside what polling every 10 s
    from submission would have cost for the same jobs.
+3. 4K upgrades of finished videos with callbacks on: target the request
+   plus at most one status read each (at most 2 calls an upgrade).
 
-    .venv/bin/python bench/provider_calls.py [--jobs 200] [--scale 0.1]
+    .venv/bin/python bench/provider_calls.py [--jobs 200] [--scale 0.1] [--upgrades 50]
 """
 
 import argparse
 import math
 import threading
+import time
 from collections import Counter
 
 from harness import median, report, roomy_limits, serve_app, setup, submit, user_with_credits, wait_until_final
@@ -18,6 +21,7 @@ from harness import median, report, roomy_limits, serve_app, setup, submit, user
 parser = argparse.ArgumentParser()
 parser.add_argument("--jobs", type=int, default=200)
 parser.add_argument("--scale", type=float, default=0.1, help="time scale for the no-callback run")
+parser.add_argument("--upgrades", type=int, default=50, help="4K upgrades in the third run")
 args = parser.parse_args()
 
 setup()
@@ -25,7 +29,7 @@ from django.conf import settings  # noqa: E402
 
 from kiesim.process import SimulatorProcess  # noqa: E402
 from videos import services  # noqa: E402
-from videos.models import Job  # noqa: E402
+from videos.models import Job, ProviderCall, Upgrade  # noqa: E402
 
 roomy_limits(settings)
 sim = SimulatorProcess()
@@ -67,6 +71,35 @@ report(
         ("provider calls per job, mean", f"{sum(calls) / len(calls):.3f} (target <= 1.1)"),
         ("distribution", dict(sorted(Counter(calls).items()))),
         ("simulator saw", stats),
+    ],
+)
+
+# 3. 4K upgrades with callbacks on: the request, then the callback (a status
+# read only if the callback were late past UHD_FIRST_CHECK_SECONDS).
+sim.config(uhd_delay=2)
+made = list(Job.objects.filter(status="succeeded", prompt__startswith="callbacks").order_by("id")[: args.upgrades])
+started = {job.pk: services.upgrade_request(job=job, kind="4k") for job in made}
+for _ in range(240):  # the scheduled tick runs meanwhile, as in production
+    if not Upgrade.objects.filter(pk__in=[u.pk for u in started.values()], status="pending").exists():
+        break
+    services.jobs_tick()
+    time.sleep(0.5)
+upgrade_calls = []
+for job_pk, upgrade in started.items():
+    upgrade.refresh_from_db()
+    upgrade_calls.append(
+        ProviderCall.objects.filter(job_id=job_pk, created_at__gte=upgrade.created_at)
+        .exclude(endpoint__startswith="callback")
+        .count()
+    )
+report(
+    f"Provider calls per 4K upgrade, callbacks on ({len(started)} upgrades)",
+    [
+        ("upgrades made", Upgrade.objects.filter(pk__in=[u.pk for u in started.values()], status="succeeded").count()),
+        ("provider calls per upgrade, mean", f"{sum(upgrade_calls) / max(len(upgrade_calls), 1):.3f} (target <= 2)"),
+        ("provider calls per upgrade, max", max(upgrade_calls, default=0)),
+        ("distribution", dict(sorted(Counter(upgrade_calls).items()))),
+        ("simulator saw", sim.stats()["calls"]),
     ],
 )
 

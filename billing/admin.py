@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -6,7 +7,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+
+# The admin page sits above both apps: what the provider stated per task
+# is read from the video jobs and upgrades that keep it.
+from videos.selectors import stated_costs
 
 from .exceptions import InsufficientCredits
 from .models import (
@@ -178,8 +184,9 @@ class WalletAdmin(NoAddOrDelete, admin.ModelAdmin):
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = ("code", "label", "credits", "provider_credits", "cost_usd", "updated_at")
+    list_display = ("code", "model", "resolution", "label", "credits", "provider_credits", "cost_usd", "updated_at")
     list_editable = ("credits", "provider_credits", "cost_usd")
+    list_filter = ("model", "resolution")
 
 
 class ReasonForm(forms.Form):
@@ -248,9 +255,17 @@ class ProviderBalanceAdmin(ReadOnly, admin.ModelAdmin):
 
     def reconciliation_view(self, request):
         require_perm(request, "billing.view_providerbalance", "billing.view_ledgerentry")
+        rows = reconciliation(days=14)
+        stated = stated_costs(since=timezone.now() - timedelta(days=14))
+        for row in rows:
+            day = stated["days"].get(row["day"], {})
+            row["stated_tasks"] = day.get("tasks", 0)
+            row["stated_expected"] = day.get("expected")
+            row["stated"] = day.get("stated")
         context = {
             **self.admin_site.each_context(request),
-            "rows": reconciliation(days=14),
+            "rows": rows,
+            "mismatches": stated["mismatches"],
             "opts": self.model._meta,
             "title": "Reconciliation: ledger spend vs provider balance",
         }

@@ -93,9 +93,19 @@ class LedgerEntry(models.Model):
 
 
 class Price(models.Model):
-    """What one unit of work costs the user (credits) and the operator."""
+    """What one unit of work costs the user (credits) and the operator.
 
-    code = models.CharField(max_length=32, unique=True, help_text="Model name, or '1080p' for the upgrade.")
+    A generation's price is a row per model and resolution (the table the
+    provider sells: Lite, Fast and Quality at 720p, 1080p and 4K); derived
+    work has a row per kind with no model (code '1080p', '4k'). An extension
+    costs its model's 720p price (the provider bills it as a generation).
+    """
+
+    code = models.CharField(
+        max_length=32, unique=True, help_text="A name for the row: the model at 720p, model_resolution, or an upgrade."
+    )
+    model = models.CharField(max_length=32, blank=True, default="", help_text="The model; empty for upgrades.")
+    resolution = models.CharField(max_length=8, blank=True, default="", help_text="720p, 1080p or 4k.")
     label = models.CharField(max_length=64)
     credits = models.PositiveIntegerField(help_text="Credits charged to the user.")
     provider_credits = models.PositiveIntegerField(help_text="kie.ai credits it costs the operator.")
@@ -103,8 +113,14 @@ class Price(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["code"]
-        constraints = [models.CheckConstraint(condition=Q(credits__gt=0), name="price_credits_positive")]
+        ordering = ["model", "credits"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="price_credits_positive"),
+            # One price per model and resolution: a request finds exactly one row.
+            models.UniqueConstraint(
+                fields=["model", "resolution"], condition=~Q(model=""), name="price_model_resolution_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label}: {self.credits} credits"

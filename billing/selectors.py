@@ -33,9 +33,19 @@ def wallets_out_of_balance() -> list[tuple[int, int, int]]:
 
 
 def price_table() -> dict[str, Price]:
-    """Prices for display: models from cheapest up, then the 1080p upgrade."""
-    prices = sorted(Price.objects.all(), key=lambda p: (p.code == "1080p", p.credits))
+    """Prices for display: generations from cheapest up, then the upgrades."""
+    prices = sorted(Price.objects.all(), key=lambda p: (not p.model, p.credits))
     return {p.code: p for p in prices}
+
+
+def price_grid(resolutions: tuple[str, ...]) -> list[tuple[str, list[Price | None]]]:
+    """The generation prices as rows of (model code, its prices at each of
+    `resolutions`), cheapest model first: what the form shows before anyone
+    submits."""
+    by_model: dict[str, dict[str, Price]] = {}
+    for price in Price.objects.exclude(model="").order_by("credits"):
+        by_model.setdefault(price.model, {})[price.resolution] = price
+    return [(model, [cells.get(r) for r in resolutions]) for model, cells in by_model.items()]
 
 
 def breaker_is_open() -> bool:

@@ -246,11 +246,22 @@ def credits_refund(*, reference: str, reason: str) -> LedgerEntry | None:
 
 
 def price_for(code: str) -> Price:
+    """The price row named `code` (derived work: '1080p', '4k')."""
     try:
         return Price.objects.get(code=code)
     except Price.DoesNotExist:
         raise UnknownPrice(
             _("No price is set for %(code)s; an operator must add one in admin.") % {"code": code}
+        ) from None
+
+
+def price_for_video(model: str, resolution: str) -> Price:
+    """What a video of `model` at `resolution` costs now (the operator's table)."""
+    try:
+        return Price.objects.get(model=model, resolution=resolution)
+    except Price.DoesNotExist:
+        raise UnknownPrice(
+            _("No price is set for %(code)s; an operator must add one in admin.") % {"code": f"{model} {resolution}"}
         ) from None
 
 

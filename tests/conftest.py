@@ -173,6 +173,73 @@ def submit(client, **overrides):
     return client.post("/videos/new/", generate_data(**overrides))
 
 
+class ImageHost:
+    """A loopback web server with input images and bad links, for the checks
+    the form makes before any charge (videos.imagelinks)."""
+
+    def __init__(self):
+        import io
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from PIL import Image
+
+        jpeg = io.BytesIO()
+        Image.new("RGB", (16, 16), (10, 120, 200)).save(jpeg, format="JPEG")
+        gif = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(gif, format="GIF")
+        self.pages = {
+            "/a.png": (200, "image/png", png_bytes()),
+            "/b.jpg": (200, "image/jpeg", jpeg.getvalue()),
+            "/c.png": (200, "image/png", png_bytes(color=(0, 200, 0))),
+            "/page.png": (200, "text/html", b"<html>not an image</html>"),
+            "/anim.gif": (200, "image/gif", gif.getvalue()),
+            "/cut.png": (200, "image/png", png_bytes((64, 64))[:40]),
+            "/private.png": (403, "text/plain", b"Forbidden"),
+            "/huge.png": (200, "image/png", png_bytes() + bytes(64 * 1024)),
+        }
+        self.hits = 0
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                host.hits += 1
+                status, kind, body = host.pages.get(self.path, (404, "text/plain", b"Not found"))
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def image_host_process():
+    host = ImageHost()
+    yield host
+    host.stop()
+
+
+@pytest.fixture
+def image_host(image_host_process, settings):
+    """Image links the form may fetch: 127.0.0.1 is allowed for this test."""
+    settings.IMAGE_LINK_PRIVATE_HOSTS = ["127.0.0.1"]
+    settings.IMAGE_LINK_MAX_BYTES = 32 * 1024
+    image_host_process.hits = 0
+    return image_host_process
+
+
 # --- Hostile-input figures (issue 15) ----------------------------------------
 # Test modules that throw hostile inputs at the app count them here, with
 # what went wrong; the totals are printed at the end of the run and written

@@ -179,11 +179,12 @@ def test_malformed_json_is_a_clear_error(live, alice_token):
     assert response.status_code in (400, 422) and response.json()["error"]["code"]
 
 
-def test_first_and_last_frames_with_links_are_accepted(live, alice, alice_token):
+def test_first_and_last_frames_with_links_are_accepted(live, alice, alice_token, image_host):
+    # Links are fetched before any charge (videos.imagelinks): a loopback image host.
     body = {
         **BODY,
         "generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO",
-        "image_urls": ["https://example.com/first.png", "https://example.com/last.png"],
+        "image_urls": [f"{image_host.url}/a.png", f"{image_host.url}/b.jpg"],
     }
     response = requests.post(api(live, "/videos"), json=body, headers=bearer(alice_token))
     assert response.status_code == 201, response.text

@@ -207,7 +207,7 @@ def test_private_or_odd_webhook_urls_are_refused(alice_client, url):
 
 
 def test_a_public_https_url_passes_and_listed_hosts_may_be_private(settings):
-    assert check_webhook_url("https://93.184.216.34/hook").address == "93.184.216.34"
+    assert check_webhook_url("https://93.184.216.34/hook").host == "93.184.216.34"
     settings.USER_WEBHOOK_PRIVATE_HOSTS = ["127.0.0.1"]
     assert check_webhook_url("http://127.0.0.1:8123/hook").port == 8123
 

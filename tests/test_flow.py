@@ -60,14 +60,12 @@ def test_text_to_video_end_to_end(live, sim, alice_client, alice):
     assert sim.calls("record-info") == 0  # the callback made polling unnecessary
 
 
-def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client):
-    data = generate_data(
-        generation_type="FIRST_AND_LAST_FRAMES_2_VIDEO", image_url_2="https://images.example.com/last.jpg"
-    )
+def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client, image_host):
+    data = generate_data(generation_type="FIRST_AND_LAST_FRAMES_2_VIDEO", image_url_2=f"{image_host.url}/b.jpg")
     data["image_1"] = png_upload("first.png")
     job = settled(job_after(alice_client.post("/videos/new/", data)))
     first, last = sim.task(job.task_id)["body"]["imageUrls"]
-    assert last == "https://images.example.com/last.jpg"
+    assert last == f"{image_host.url}/b.jpg"
     assert first.startswith(f"{live.url}/videos/inputs/")
     # The provider fetches the upload without logging in, at an unguessable URL.
     fetched = requests.get(first, timeout=5)
@@ -77,11 +75,11 @@ def test_first_and_last_frames_with_upload_and_link(live, sim, alice_client):
     assert requests.get(f"{live.url}/videos/inputs/not-a-real-token", timeout=5).status_code == 404
 
 
-def test_reference_images(live, sim, alice_client):
+def test_reference_images(live, sim, alice_client, image_host):
     data = generate_data(
         generation_type="REFERENCE_2_VIDEO",
-        image_url_2="https://images.example.com/b.jpg",
-        image_url_3="https://images.example.com/c.jpg",
+        image_url_2=f"{image_host.url}/b.jpg",
+        image_url_3=f"{image_host.url}/c.png",
     )
     data["image_1"] = png_upload()
     job = settled(job_after(alice_client.post("/videos/new/", data)))
@@ -110,14 +108,17 @@ def test_failed_generation_is_refunded_once_despite_duplicate_callbacks(live, si
     assert "The generation failed (simulated)." in page and "10 credits were returned" in page
 
 
-def test_duplicate_success_callbacks_store_one_file(live, sim, alice_client, settings):
+def test_duplicate_success_callbacks_store_one_file(live, sim, alice_client, alice, settings):
+    folder = Path(settings.MEDIA_ROOT) / "videos" / str(alice.pk)
+    # User ids repeat across tests that flush the database: count only new files.
+    before = set(folder.iterdir()) if folder.exists() else set()
     sim.config(duplicate_callbacks=3)
     job = settled(job_after(submit(alice_client)))
     wait_for(lambda: sim.calls("callback") == 4)
     time.sleep(0.2)
     assert sim.calls("file") == 1
-    stored = list((Path(settings.MEDIA_ROOT) / "videos" / str(job.user_id)).iterdir())
-    assert len(stored) == 1
+    stored = set(folder.iterdir()) - before
+    assert len(stored) == 1 and job.video_file.name.rsplit("/", 1)[-1] in {p.name for p in stored}
 
 
 def test_lost_callback_is_finished_by_the_poller(live, sim, alice_client):

@@ -46,7 +46,7 @@ def assert_refused(response, text: str, alice, sim):
         ({"generation_type": "REFERENCE_2_VIDEO"}, "needs one to three images"),
         (
             {"generation_type": "REFERENCE_2_VIDEO", "model": "veo3", "image_url_1": URL},
-            "only with the Veo 3.1 Fast model",
+            "only with the Veo 3.1 Fast and Lite models",
         ),
         ({"generation_type": "REFERENCE_2_VIDEO", "image_url_2": URL}, "fill the image slots in order"),
         (
@@ -112,10 +112,12 @@ def test_not_enough_credits(alice_client, alice, sim):
 
 def test_form_page_shows_prices_and_balance(alice_client):
     html = alice_client.get("/videos/new/").content.decode()
-    assert "Veo 3.1 Fast" in html and "10 credits" in html and "Your credits: 50" in html
+    assert "Veo 3.1 Fast" in html and "Your credits: 50" in html
+    assert 'data-price-model="veo3_fast" data-price-resolution="720p" data-credits="10"' in html
     for name in (
         "prompt",
         "model",
+        "resolution",
         "generation_type",
         "image_url_1",
         "image_3",

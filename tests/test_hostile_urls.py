@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from untrusted import fetch, urlpolicy
 from untrusted.urlpolicy import Policy, UrlRefused, address_is_public, check
 
+from .conftest import submit
+
 # --- servers that count connections -----------------------------------------
 
 
@@ -449,3 +451,26 @@ def test_https_through_the_guard_verifies_the_host_name(tmp_path, servers):
         assert server.connections == before
     finally:
         server.shutdown()
+
+
+def test_image_links_in_the_generate_form_follow_the_same_policy(alice_client, hostile_tally):
+    """Input-image links go through the one policy: every hostile spelling
+    is a form error (never a 5xx, never a job or a charge)."""
+    from videos.models import Job
+
+    hostile = [f"https://{host}/a.png" for host in hostile_hosts()]
+    hostile += [url.replace("http://", "https://", 1) for url in malformed_urls("127.0.0.2")]
+    hostile = [url for url in hostile if url.strip() and len(url) < 2000]
+    for url in hostile:
+        hostile_tally.inputs += 1
+        response = submit(alice_client, generation_type="REFERENCE_2_VIDEO", image_url_1=url)
+        if response.status_code >= 500:
+            hostile_tally.server_errors += 1
+        assert response.status_code in (200, 400, 422), url
+    created = Job.objects.count()
+    hostile_tally.partial_writes += created
+    assert created == 0
+    assert (
+        submit(alice_client, generation_type="REFERENCE_2_VIDEO", image_url_1="https://example.com/a.png").status_code
+        == 302
+    )

@@ -28,6 +28,7 @@ def test_generate_sends_every_parameter(client, sim):
         seed=12345,
         enable_translation=False,
         watermark="ACME",
+        resolution="1080p",
     )
     task_id = client.generate(request, callback_url="https://app.example.com/hooks/kie/t/", record=calls.append)
     assert len(task_id) == 32
@@ -43,6 +44,7 @@ def test_generate_sends_every_parameter(client, sim):
         "seeds": 12345,
         "callBackUrl": "https://app.example.com/hooks/kie/t/",
         "watermark": "ACME",
+        "resolution": "1080p",
     }
     assert calls[0].endpoint == "POST /api/v1/veo/generate" and calls[0].code == 200
 

@@ -234,7 +234,7 @@ def test_all_errors_at_once_in_a_summary(alice_client):
         "Describe the video you want.",
         "The seed must be between 10000 and 99999.",
         "Reference images needs one to three images.",
-        "Reference images works only with the Veo 3.1 Fast model.",
+        "Reference images works only with the Veo 3.1 Fast and Lite models.",
     ):
         assert text in summary, text
     assert 'href="#id_prompt"' in summary and 'href="#id_seed"' in summary

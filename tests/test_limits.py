@@ -184,13 +184,13 @@ def test_batch_beyond_the_balance_starts_nothing(alice_client, alice, sim):
 
 def test_batch_beyond_slots_waits_in_the_queue(live, alice_client, alice, sim, settings):
     settings.USER_RUNNING_SLOTS = 2
-    sim.config(delay=0.3)
+    sim.config(delay=2.0)  # long enough that no slot frees while the batch is still being taken
     lines = "\n".join(f"Clip {i}" for i in range(4))
     alice_client.post("/videos/batch/", {**generate_data(prompt=None), "prompts": lines})
     jobs = list(Job.objects.filter(user=alice).order_by("id"))
     assert sum(1 for j in jobs if j.dispatched_at is None) == 2
     for job in jobs:
-        settled(job)
+        settled(job, timeout=20)
 
 
 def test_batch_refuses_empty_and_too_many(alice_client):

@@ -119,7 +119,7 @@ def test_line_chart_of_a_flat_balance_does_not_divide_by_zero():
 
 
 def test_choices_are_the_providers_words():
-    assert VideoModel.values == ["veo3_fast", "veo3"]
+    assert VideoModel.values == ["veo3_fast", "veo3", "veo3_lite"]
     assert GenerationType.values == ["TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"]
     assert AspectRatio.values == ["16:9", "9:16", "Auto"]
     assert Resolution.values == ["720p", "1080p", "4k"]
@@ -144,6 +144,9 @@ def test_the_provider_body_sends_optional_fields_only_when_set():
         "aspectRatio": "16:9",
         "aspect_ratio": "16:9",
         "enableTranslation": True,
+        # Always sent: what we priced must be what the provider renders,
+        # whatever its default becomes.
+        "resolution": "720p",
     }
     full = generate_body(VideoRequest(prompt="p", seed=12345, watermark="W", resolution="1080p"), callback_url="u")
     assert (full["seeds"], full["watermark"], full["resolution"], full["callBackUrl"]) == (12345, "W", "1080p", "u")

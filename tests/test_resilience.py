@@ -162,13 +162,13 @@ def test_running_slots_queue_work_in_order(live, sim, alice_client, alice, setti
 
 def test_global_inflight_cap_is_shared_by_all_users(live, sim, alice_client, bob_client, settings):
     settings.GLOBAL_INFLIGHT_CAP = 1
-    sim.config(delay=0.4)
+    sim.config(delay=2.0)  # the first is still at the provider when the second is asked for
     first = job_after(submit(alice_client))
     second = job_after(submit(bob_client))
     second.refresh_from_db()
     assert second.status == S.QUEUED and second.dispatched_at is None
     settled(first)
-    settled(second)
+    settled(second, timeout=20)
 
 
 def test_failure_frees_the_slot(live, sim, alice_client, settings):
@@ -290,10 +290,14 @@ def test_a_1080p_task_queued_before_upgrades_were_rows_still_runs(live, sim, ali
     assert upgrade.status == "succeeded" and upgrade.file
 
 
-def test_1080p_only_for_finished_landscape_videos_of_the_owner(live, sim, alice_client, bob_client, alice):
+def test_1080p_only_for_finished_16_9_or_9_16_videos_of_the_owner(live, sim, alice_client, bob_client, alice):
+    sim.config(hd_delay=0)
+    auto = settled(job_after(submit(alice_client, aspect_ratio="Auto")))
+    hd_upgrade(alice_client, auto)
+    assert not auto.upgrades.exists() and balance_of(alice.pk) == 40  # Auto: the shape made is unknown
     portrait = settled(job_after(submit(alice_client, aspect_ratio="9:16")))
     hd_upgrade(alice_client, portrait)
-    assert not portrait.upgrades.exists() and balance_of(alice.pk) == 40
+    assert portrait.upgrades.get().status == "succeeded" and balance_of(alice.pk) == 28
     landscape = settled(job_after(submit(alice_client)))
     assert hd_upgrade(bob_client, landscape).status_code == 404
     assert alice_client.get(f"/videos/{landscape.pk}/upgrade/").status_code == 405

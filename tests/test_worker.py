@@ -216,3 +216,26 @@ def test_worker_on_the_redis_broker(worker_env, redis_url, monkeypatch, alice_cl
         kill_worker(proc, signal.SIGTERM)
     assert done.video_file
     assert not OrmQ.objects.exists()  # nothing went through the database broker
+
+
+def test_worker_process_makes_an_extension_and_a_4k_upgrade(worker_env, sim, alice_client, alice):
+    """The offer's derived work through a real worker: an extension (a new
+    job on the extend endpoint) and a 4K upgrade settled by its callback."""
+    from videos.models import Upgrade
+
+    sim.config(uhd_delay=0.5)
+    proc = start_worker(worker_env)
+    try:
+        original = job_in(submit(alice_client))
+        original = wait_for(lambda: Job.objects.filter(pk=original.pk, status="succeeded").first(), timeout=45)
+        response = alice_client.post(f"/videos/{original.pk}/extend/", {"prompt": "The boat sails on"})
+        extension = wait_for(lambda: Job.objects.filter(pk=job_in(response).pk, status="succeeded").first(), timeout=45)
+        alice_client.post(f"/videos/{original.pk}/upgrade/", {"quality": "4k"})
+        upgrade = wait_for(
+            lambda: Upgrade.objects.filter(job=original, kind="4k", status="succeeded").first(), timeout=45
+        )
+    finally:
+        kill_worker(proc, signal.SIGTERM)
+    assert extension.parent_id == original.pk and extension.video_bytes > original.video_bytes
+    assert upgrade.file and sim.calls("get-4k-video") == 1 and sim.calls("extend") == 1
+    assert balance_of(alice.pk) == 50 - 10 - 10 - 20 == ledger_sum_of(alice.pk)

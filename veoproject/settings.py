@@ -288,9 +288,6 @@ KIE_DOWNLOAD_TIMEOUT = env.float("KIE_DOWNLOAD_TIMEOUT", default=60.0)
 # before they are parsed.
 KIE_CALLBACK_MAX_BYTES = env.int("KIE_CALLBACK_MAX_BYTES", default=64 * 1024)
 KIE_CALLBACK_MAX_DEPTH = env.int("KIE_CALLBACK_MAX_DEPTH", default=16)
-# Hosts (names or addresses, any port) a user webhook may reach although they
-# are private or loopback; every other host must be public (untrusted.urlpolicy).
-USER_WEBHOOK_PRIVATE_HOSTS = env.list("USER_WEBHOOK_PRIVATE_HOSTS", default=[])
 
 # --- Card payments (Stripe) ------------------------------------------------
 # No secret key: buying is off and the buy page says so. A loopback
@@ -327,6 +324,7 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 VEO_TYPICAL_SECONDS = {
     "veo3_fast": env.float("VEO_TYPICAL_SECONDS_FAST", default=150),
     "veo3": env.float("VEO_TYPICAL_SECONDS_QUALITY", default=240),
+    "veo3_lite": env.float("VEO_TYPICAL_SECONDS_LITE", default=120),
 }
 # A submitted job with no result after this long is failed and refunded.
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=30 * 60)
@@ -382,9 +380,22 @@ VIDEO_REUSE_SCOPE = env.str("VIDEO_REUSE_SCOPE", default="user")
 # What a reused video costs, in percent of the model's price.
 VIDEO_REUSE_PERCENT = env.int("VIDEO_REUSE_PERCENT", default=0)
 
+# Image links are fetched once before any charge (videos.imagelinks): at most
+# this many bytes; hosts listed here may be private and plain http (tests).
+IMAGE_LINK_MAX_BYTES = env.int("IMAGE_LINK_MAX_BYTES", default=10 * 1024 * 1024)
+IMAGE_LINK_PRIVATE_HOSTS = env.list("IMAGE_LINK_PRIVATE_HOSTS", default=[])
+
+# A "success" with no video that stays empty this long is the provider's
+# safety filter (a failure, refunded); before it, the URLs may still come.
+KIE_EMPTY_RESULT_GRACE_SECONDS = env.float("KIE_EMPTY_RESULT_GRACE_SECONDS", default=120)
+
 # --- 1080p upgrade ---------------------------------------------------------
 HD_RETRY_SECONDS = env.int("HD_RETRY_SECONDS", default=25)
 HD_MAX_ATTEMPTS = env.int("HD_MAX_ATTEMPTS", default=16)
+# --- 4K upgrade: one request with a callback; a status read this long after
+# it if no callback came, then every UHD_RETRY_SECONDS (never under 30 s).
+UHD_FIRST_CHECK_SECONDS = env.int("UHD_FIRST_CHECK_SECONDS", default=600)
+UHD_RETRY_SECONDS = env.int("UHD_RETRY_SECONDS", default=60)
 
 # --- Developer API and user webhooks ----------------------------------------
 # Requests a minute per API token (0: no limit).

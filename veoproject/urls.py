@@ -42,6 +42,7 @@ urlpatterns = [
     path("videos/", include("videos.urls")),
     path("pricing/", billing_views.pricing, name="pricing"),
     path("billing/", include("billing.urls")),
+    path("hooks/kie/upgrade/<slug:token>/", callbacks.kie_upgrade_callback, name="kie_upgrade_callback"),
     path("hooks/kie/<slug:token>/", callbacks.kie_callback, name="kie_callback"),
     path("admin/", admin.site.urls),
     path("api/v1/", api_v1.urls),

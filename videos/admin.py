@@ -54,7 +54,17 @@ class UpgradeInline(NoAddOrDelete, admin.TabularInline):
 class UpgradeAdmin(NoAddOrDelete, admin.ModelAdmin):
     """Derived work (1080p versions): read-only; the worker and sweep move it."""
 
-    list_display = ("id", "created_at", "job", "kind", "status", "price_credits", "attempts", "next_attempt_at")
+    list_display = (
+        "id",
+        "created_at",
+        "job",
+        "kind",
+        "status",
+        "price_credits",
+        "credits_consumed",
+        "attempts",
+        "next_attempt_at",
+    )
     list_filter = ("status", "kind", "created_at")
     search_fields = ("=job__id", "reference", "task_id")
     list_select_related = ("job",)
@@ -73,10 +83,22 @@ class JobActionForm(ActionForm):
 
 @admin.register(Job)
 class JobAdmin(SafeActions, NoAddOrDelete, admin.ModelAdmin):
-    list_display = ("id", "created_at", "user", "model", "generation_type", "status", "price_credits", "task_id")
-    list_filter = ("status", "model", "generation_type", "created_at", "upgrades__status", UserFilter)
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "model",
+        "resolution",
+        "generation_type",
+        "status",
+        "price_credits",
+        "credits_consumed",
+        "parent",
+        "task_id",
+    )
+    list_filter = ("status", "model", "resolution", "generation_type", "created_at", "upgrades__status", UserFilter)
     search_fields = ("prompt", "task_id", "user__username", "=id")
-    list_select_related = ("user",)
+    list_select_related = ("user", "parent")
     date_hierarchy = "created_at"
     actions = ["repoll", "retry", "refund"]
     action_form = JobActionForm

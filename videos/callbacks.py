@@ -34,7 +34,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from . import kie, services
-from .models import Job
+from .models import Job, Upgrade
 
 log = logging.getLogger(__name__)
 
@@ -184,4 +184,54 @@ def kie_callback(request, token: str):
     except IntegrityError:  # the same, lost to a concurrent callback: nothing was written
         log.warning("job %s: callback names a task id another job took meanwhile", job.pk)
         return _error("This callback is for another task.", 409)
+    return JsonResponse({"ok": True, "changed": changed})
+
+
+@csrf_exempt
+@require_POST
+@sensitive_variables("token")
+def kie_upgrade_callback(request, token: str):
+    """A 4K upgrade's own callback URL (one secret per upgrade). The body is
+    read and verified exactly as a job's; a made version is stored by the
+    worker, anything else is checked with the provider before a refund;
+    duplicates and late arrivals answer 200 and change nothing."""
+    upgrade = None
+    if len(token) <= MAX_TOKEN_LENGTH:
+        upgrade = Upgrade.objects.filter(callback_token=token).select_related("job").order_by().first()
+    if upgrade is None:
+        return _error("Unknown callback URL.", 404)
+    try:
+        body = read_body(request)
+        task_id = claimed_task_id(body)
+    except Refused as exc:
+        log.warning("upgrade %s: callback refused: %s", upgrade.pk, exc)
+        return _error(str(exc), exc.status)
+    if settings.KIE_WEBHOOK_HMAC_KEY and not signature_ok(
+        task_id=task_id,
+        timestamp=request.headers.get("X-Webhook-Timestamp", ""),
+        signature=request.headers.get("X-Webhook-Signature", ""),
+        key=settings.KIE_WEBHOOK_HMAC_KEY,
+        max_age=settings.KIE_WEBHOOK_MAX_AGE,
+    ):
+        log.warning("upgrade %s: callback with a missing or bad signature", upgrade.pk)
+        return _error("Missing, stale or invalid signature.", 401)
+    try:
+        result = kie.parse_callback(body)
+    except kie.BadPayload as exc:
+        log.warning("upgrade %s: bad callback body: %s", upgrade.pk, exc)
+        return _error(f"Bad callback body: {exc}", 400)
+    if result.task_id != task_id:
+        return _error("Bad callback body: it names two task ids.", 400)
+    # The provider names the 4K task or the video it is made from. Until the
+    # 4K task's id is known (the request's answer may still be on its way),
+    # the unguessable URL alone says which upgrade this is.
+    known = upgrade.task_id and upgrade.task_id != upgrade.job.task_id
+    if known and result.task_id not in {upgrade.task_id, upgrade.job.task_id}:
+        log.warning("upgrade %s: callback for task %s", upgrade.pk, result.task_id)
+        return _error("This callback is for another task.", 409)
+    if upgrade.status != Upgrade.Status.PENDING:
+        log.info("upgrade %s: callback for a settled upgrade (%s) ignored", upgrade.pk, upgrade.status)
+        return JsonResponse({"ok": True, "changed": False})
+    shape = "flat" if "successFlag" in body else "nested"
+    changed = services.upgrade_callback(upgrade=upgrade, result=result, endpoint=f"callback {upgrade.kind} ({shape})")
     return JsonResponse({"ok": True, "changed": changed})

@@ -6,22 +6,30 @@ from billing.selectors import price_table
 
 from .words import MODEL_NAMES
 
-# Price rows for resolutions a request may ask for up front, priced on top
-# of the model (none yet: the `resolution` field arrives with the Veo 3.1
-# offer, which lists its price codes here). Upgrades of a finished video
-# ("1080p") are not part of the form's cost.
+# Price rows for resolutions priced on top of the model (none: the Veo 3.1
+# offer prices each model at each resolution, the `grid` below). Upgrades of
+# a finished video ("1080p", "4k") are not part of the form's cost.
 RESOLUTION_CODES: tuple[str, ...] = ()
 
 
 def cost_table() -> dict:
-    """{"models": {code: credits}, "resolutions": {code: credits}} for the
-    form's script; a model is any price row named like a model."""
-    prices = price_table()
-    models = {code: p.credits for code, p in prices.items() if code in MODEL_NAMES or code.startswith("veo")}
-    resolutions = {code: p.credits for code, p in prices.items() if code in RESOLUTION_CODES}
-    return {"models": models, "resolutions": resolutions}
+    """{"models": {code: credits at 720p}, "resolutions": {}, "grid": {model:
+    {resolution: credits}}} for the form's script: a request costs its
+    model's price at its resolution."""
+    prices = price_table().values()
+    grid: dict[str, dict[str, int]] = {}
+    for p in prices:
+        if p.model:
+            grid.setdefault(p.model, {})[p.resolution] = p.credits
+    models = {model: cells["720p"] for model, cells in grid.items() if "720p" in cells}
+    models.update({p.code: p.credits for p in prices if not p.model and p.code in MODEL_NAMES})
+    resolutions = {p.code: p.credits for p in prices if p.code in RESOLUTION_CODES}
+    return {"models": models, "resolutions": resolutions, "grid": grid}
 
 
 def cost_of(table: dict, *, model: str, resolution: str = "", count: int = 1) -> int:
     """The same sum the script makes, for the first render."""
+    cell = table.get("grid", {}).get(model, {}).get(resolution or "720p")
+    if cell is not None:
+        return cell * count
     return (table["models"].get(model, 0) + table["resolutions"].get(resolution, 0)) * count

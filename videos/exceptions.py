@@ -11,6 +11,14 @@ class UpgradeNotAvailable(Refusal):
     status = 409
 
 
+class ExtendNotAvailable(Refusal):
+    """The video cannot be extended: not finished, not the provider's, or
+    already upgraded to 1080p (the provider refuses to extend those)."""
+
+    code = "extend_not_available"
+    status = 409
+
+
 class NotDeletable(Refusal):
     """The video is still being made (or upgraded): deleting it now would
     race the worker that is writing its files."""

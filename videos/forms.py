@@ -4,7 +4,6 @@ Anything this form accepts is a request the provider's docs accept, so an
 invalid combination never costs credits or a provider call.
 """
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -13,8 +12,11 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from untrusted import urlpolicy
+
 from . import stash
-from .vocabulary import AspectRatio, GenerationType, ImageInput, VideoModel, VideoRequest
+from .imagelinks import ImageLinkError, check_image_link, image_link_policy
+from .vocabulary import REFERENCE_MODELS, AspectRatio, GenerationType, ImageInput, Resolution, VideoModel, VideoRequest
 
 IMAGE_SLOTS = (1, 2, 3)
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
@@ -31,18 +33,22 @@ def blocked_terms(prompt: str) -> list[str]:
 
 
 def _public_https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https":
-        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
-    host = (parts.hostname or "").lower()
-    if not host or host == "localhost" or host.endswith((".local", ".internal", ".localhost")):
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+    """An image link the provider will fetch: the project's one untrusted-URL
+    policy (untrusted.urlpolicy, image rules: https, a public host, no
+    credentials, no parser tricks or odd address spellings). Hosts listed in
+    IMAGE_LINK_PRIVATE_HOSTS (tests: a loopback image server) may be private
+    and plain http."""
     try:
-        address = ipaddress.ip_address(host)
+        parts = urlsplit(value)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     except ValueError:
-        return value
-    if not address.is_global:
-        raise forms.ValidationError(_("Image links must point at a public web address."))
+        scheme, host = "", ""
+    if scheme != "https" and host not in settings.IMAGE_LINK_PRIVATE_HOSTS:
+        raise forms.ValidationError(_("Image links must start with https:// so the provider can fetch them."))
+    try:
+        urlpolicy.check(value, image_link_policy())
+    except urlpolicy.UrlRefused:
+        raise forms.ValidationError(_("Image links must point at a public web address.")) from None
     return value
 
 
@@ -65,6 +71,11 @@ class GenerateForm(ErrorSummary, forms.Form):
     )
     aspect_ratio = forms.ChoiceField(
         choices=AspectRatio.choices, initial=AspectRatio.LANDSCAPE, label=gettext_lazy("Aspect ratio")
+    )
+    # Optional in the data (720p when absent, as the provider defaults) so
+    # older clients keep working; the form shows it with 720p chosen.
+    resolution = forms.ChoiceField(
+        choices=Resolution.choices, initial=Resolution.P720, required=False, label=gettext_lazy("Resolution")
     )
     seed = forms.IntegerField(
         required=False,
@@ -137,6 +148,9 @@ class GenerateForm(ErrorSummary, forms.Form):
                 % {"terms": ", ".join(blocked)}
             )
         return prompt
+
+    def clean_resolution(self) -> str:
+        return self.cleaned_data.get("resolution") or Resolution.P720
 
     def image_slots(self):
         """(slot, upload, link, kept token) per image slot, for the template."""
@@ -220,14 +234,65 @@ class GenerateForm(ErrorSummary, forms.Form):
         elif kind == GenerationType.REFERENCE:
             if not 1 <= count <= 3:
                 self.add_error("generation_type", _("Reference images needs one to three images."))
-            if data.get("model") != VideoModel.VEO3_FAST:
-                self.add_error("model", _("Reference images works only with the Veo 3.1 Fast model."))
+            if data.get("model") not in REFERENCE_MODELS:
+                self.add_error("model", _("Reference images works only with the Veo 3.1 Fast and Lite models."))
+        if not self.errors:
+            self._check_links(images)
         data["images"] = images
         return data
+
+    def _check_links(self, images: list[ImageInput]) -> None:
+        """Fetch each link once (videos.imagelinks) so that a dead, private
+        or non-image link is an error here, before any charge."""
+        for slot, image in enumerate(images, start=1):
+            if image.url:
+                try:
+                    check_image_link(image.url)
+                except ImageLinkError as exc:
+                    self.add_error(f"image_url_{slot}", _("Image %(n)s: %(why)s") % {"n": slot, "why": exc})
 
     def video_request(self) -> VideoRequest:
         """The valid form as the one request value the services take."""
         return VideoRequest.from_cleaned(self.cleaned_data)
+
+
+class ExtendForm(forms.Form):
+    """What happens next in a finished video: a prompt, and optionally a seed
+    and the model (the provider extends with Fast, Quality or Lite; without
+    one, the video's own model)."""
+
+    model = forms.ChoiceField(
+        choices=VideoModel.choices, initial=VideoModel.VEO3_FAST, required=False, label=gettext_lazy("Model")
+    )
+    seed = forms.IntegerField(
+        required=False,
+        min_value=10000,
+        max_value=99999,
+        label=gettext_lazy("Seed"),
+        error_messages={
+            "min_value": gettext_lazy("The seed must be between 10000 and 99999."),
+            "max_value": gettext_lazy("The seed must be between 10000 and 99999."),
+            "invalid": gettext_lazy("The seed must be a whole number between 10000 and 99999."),
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        limit = settings.PROMPT_MAX_LENGTH
+        self.fields["prompt"] = forms.CharField(
+            max_length=limit,
+            label=_("What happens next"),
+            widget=forms.Textarea(attrs={"rows": 3}),
+            error_messages={
+                "required": _("Describe what happens next in the video."),
+                "max_length": _("Keep the prompt under %(limit)s characters.") % {"limit": limit},
+            },
+        )
+        self.order_fields(["prompt"])
+
+    def clean_prompt(self) -> str:
+        return GenerateForm.clean_prompt(self)
 
 
 BATCH_MAX_LINES = 20

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
@@ -24,7 +25,7 @@ import urllib3
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from .vocabulary import VideoRequest
+from .vocabulary import EXTEND_MODEL_NAMES, VideoRequest
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ HANDLING: dict[int, Handling] = {
     401: Handling("The API key was refused", retry="no", alert=True, breaker=True),
     402: Handling("The provider account is out of credits", retry="no", alert=True, breaker=True),
     404: Handling("Not found", retry="no"),
+    408: Handling("The provider had no result for over 10 minutes", retry="no"),
     422: Handling("The provider rejected the parameters", retry="no"),
     429: Handling("Rate limited by the provider", retry="backoff"),
     451: Handling("The provider cannot fetch an input image", retry="no"),
@@ -63,6 +65,9 @@ HANDLING: dict[int, Handling] = {
 }
 NETWORK = Handling("The provider could not be reached", retry="later")
 BAD_ANSWER = Handling("The provider's answer made no sense", retry="later")
+# get-4k-video's code 422 "4k is processing": ask again, no sooner than every 30 s.
+PROCESSING_4K = Handling("4K still processing", retry="later")
+UNAVAILABLE_4K = Handling("The 4K version is unavailable", retry="no")
 
 
 class KieError(Exception):
@@ -75,12 +80,15 @@ class KieError(Exception):
     must not be blindly resent.
     """
 
-    def __init__(self, message: str, *, code: int | None, handling: Handling, maybe_delivered: bool = False):
+    def __init__(
+        self, message: str, *, code: int | None, handling: Handling, maybe_delivered: bool = False, data: Any = None
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.handling = handling
         self.maybe_delivered = maybe_delivered
+        self.data = data  # the answer's data, for calls whose error codes carry results (4K)
 
     @property
     def retryable(self) -> bool:
@@ -108,6 +116,11 @@ class TaskResult:
     resolution: str = ""
     created_at: datetime | None = None
     completed_at: datetime | None = None
+    # The provider said it succeeded but gave no video: a result still being
+    # filled, or (if it stays so) the safety filter's empty success.
+    empty_success: bool = False
+    # What the provider says the task cost (creditsConsumed), when it says so.
+    credits_consumed: Decimal | None = None
 
     def __post_init__(self) -> None:
         # Values from a callback body or a status answer end up in database
@@ -199,10 +212,72 @@ class KieClient:
         return parse_status(data, task_id=task_id)
 
     def credits(self, *, record: Recorder | None = None) -> int:
+        """The account's balance in whole provider credits. It has been seen
+        fractional (5916.25) and may come as a numeric string: the fraction is
+        dropped (the alert threshold and reconciliation count whole credits)."""
         data = self._call("GET", "/api/v1/chat/credit", record=record)
-        if isinstance(data, bool) or not isinstance(data, int | float):
+        amount = _decimal(data)
+        if amount is None:
             raise KieError("The credit balance was not a number", code=None, handling=BAD_ANSWER)
-        return int(data)
+        return int(amount)
+
+    def extend(
+        self,
+        *,
+        task_id: str,
+        prompt: str,
+        model: str,
+        seed: int | None = None,
+        watermark: str = "",
+        callback_url: str = "",
+        record: Recorder | None = None,
+    ) -> str:
+        """Continue a finished video as a new task; returns the new task id.
+        Like generate, never resent automatically (it is billed)."""
+        body: dict[str, Any] = {"taskId": task_id, "prompt": prompt, "model": EXTEND_MODEL_NAMES.get(model, model)}
+        if seed is not None:
+            body["seeds"] = seed
+        if watermark:
+            body["watermark"] = watermark
+        if callback_url:
+            body["callBackUrl"] = callback_url
+        data = self._call("POST", "/api/v1/veo/extend", json_body=body, record=record)
+        new_id = data.get("taskId") if isinstance(data, dict) else None
+        if not isinstance(new_id, str) or not TASK_ID_RE.match(new_id):
+            raise KieError("The provider's answer had no task id", code=None, handling=BAD_ANSWER, maybe_delivered=True)
+        return new_id
+
+    def get_4k(
+        self, task_id: str, *, index: int = 0, callback_url: str = "", record: Recorder | None = None
+    ) -> TaskResult:
+        """Ask for (or after) the 4K version of a finished task.
+
+        Returns a succeeded result with its URLs when ready, a pending one
+        (naming the 4K task, when the answer does) when the provider accepted
+        the request and is working on it. The provider answers code 422 both
+        for "4k is processing" (retryable: ask again no sooner than 30 s)
+        and for "The video has been generated successfully" (with the URLs
+        in data); both are read here, not treated as refusals.
+        """
+        body: dict[str, Any] = {"taskId": task_id, "index": index}
+        if callback_url:
+            body["callBackUrl"] = callback_url
+        try:
+            data = self._call("POST", "/api/v1/veo/get-4k-video", json_body=body, record=record, keep_data=True)
+        except KieError as exc:
+            text = exc.message.lower()
+            if exc.code == 422 and "processing" in text:
+                raise KieError(exc.message, code=exc.code, handling=PROCESSING_4K) from None
+            if exc.code == 500 and "unavailable" in text:  # the provider's word that no 4K can be made
+                raise KieError(exc.message, code=exc.code, handling=UNAVAILABLE_4K) from None
+            if exc.code == 422 and "success" in text:
+                urls = _urls_in(exc.data)
+                if urls:
+                    return TaskResult(_uhd_task_id(exc.data, task_id), "succeeded", urls, resolution="4k")
+                raise KieError(exc.message, code=exc.code, handling=PROCESSING_4K) from None
+            raise
+        urls = _urls_in(data)
+        return TaskResult(_uhd_task_id(data, task_id), "succeeded" if urls else "pending", urls, resolution="4k")
 
     def get_1080p(self, task_id: str, *, index: int = 0, record: Recorder | None = None) -> str:
         """The 1080p URL; raises a retryable KieError while it is processing."""
@@ -230,6 +305,7 @@ class KieClient:
         params: dict | None = None,
         json_body: dict | None = None,
         record: Recorder | None = None,
+        keep_data: bool = False,
     ) -> Any:
         started = time.monotonic()
         http_status: int | None = None
@@ -250,7 +326,7 @@ class KieClient:
             code, msg, data = _unwrap(http_status, body)
             if code != 200:
                 handling = HANDLING.get(code) or (BAD_ANSWER if code >= 500 else Handling("Unexpected code", "no"))
-                raise KieError(msg or handling.meaning, code=code, handling=handling)
+                raise KieError(msg or handling.meaning, code=code, handling=handling, data=data if keep_data else None)
         except requests.RequestException as exc:
             error = KieError(
                 f"The provider could not be reached or did not answer ({type(exc).__name__})",
@@ -366,7 +442,15 @@ def _from_flagged(data: dict, *, fallback_task_id: str) -> TaskResult:
     if flag not in (0, 1, 2, 3) or isinstance(flag, bool):
         raise BadPayload(f"Unknown successFlag {flag!r}.")
     response = data.get("response") if isinstance(data.get("response"), dict) else {}
-    urls = _urls(response.get("resultUrls")) or _urls(data.get("resultUrls")) or _urls(data.get("videoUrl"))
+    # An extension's fullResultUrls is the whole, extended video: it wins.
+    urls = (
+        _urls(response.get("fullResultUrls"))
+        or _urls(response.get("resultUrls"))
+        or _urls(data.get("fullResultUrls"))
+        or _urls(data.get("resultUrls"))
+        or _urls(data.get("videoUrl"))
+    )
+    consumed = _credits_consumed(data, response)
     created = _when(data.get("createTime", data.get("createdAt")))
     completed = _when(data.get("completeTime", data.get("completedAt")))
     resolution = response.get("resolution") if isinstance(response.get("resolution"), str) else ""
@@ -380,10 +464,21 @@ def _from_flagged(data: dict, *, fallback_task_id: str) -> TaskResult:
             error_message=str(message)[:500],
             created_at=created,
             completed_at=completed,
+            credits_consumed=consumed,
         )
-    # successFlag 1 has been seen before resultUrls was filled: keep waiting.
+    # successFlag 1 has been seen before resultUrls was filled: keep waiting
+    # (the settle path decides when an empty success is the safety filter).
     state = "succeeded" if flag == 1 and urls else "pending"
-    return TaskResult(task_id, state, urls, resolution=resolution, created_at=created, completed_at=completed)
+    return TaskResult(
+        task_id,
+        state,
+        urls,
+        resolution=resolution,
+        created_at=created,
+        completed_at=completed,
+        empty_success=flag == 1 and not urls,
+        credits_consumed=consumed,
+    )
 
 
 def _from_nested(body: dict, data: dict) -> TaskResult:
@@ -395,20 +490,69 @@ def _from_nested(body: dict, data: dict) -> TaskResult:
         message = body.get("msg") if isinstance(body.get("msg"), str) else ""
         return TaskResult(task_id, "failed", error_code=code, error_message=(message or "Generation failed.")[:500])
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
-    urls = _urls(info.get("resultUrls")) or _urls(data.get("resultUrls"))
+    urls = (
+        _urls(info.get("fullResultUrls"))
+        or _urls(info.get("resultUrls"))
+        or _urls(data.get("fullResultUrls"))
+        or _urls(data.get("resultUrls"))
+    )
     resolution = info.get("resolution") if isinstance(info.get("resolution"), str) else ""
-    return TaskResult(task_id, "succeeded" if urls else "pending", urls, resolution=resolution)
+    return TaskResult(
+        task_id,
+        "succeeded" if urls else "pending",
+        urls,
+        resolution=resolution,
+        empty_success=not urls,
+        credits_consumed=_credits_consumed(data, info),
+    )
+
+
+def _urls_in(data: Any) -> tuple[str, ...]:
+    """resultUrls wherever a 4K answer puts them (data, or data.info)."""
+    if not isinstance(data, dict):
+        return ()
+    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    return _urls(info.get("resultUrls")) or _urls(data.get("resultUrls")) or _urls(data.get("resultUrl"))
+
+
+def _uhd_task_id(data: Any, fallback: str) -> str:
+    task_id = data.get("taskId") if isinstance(data, dict) else None
+    return task_id if isinstance(task_id, str) and TASK_ID_RE.match(task_id) else fallback
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A number from JSON (int, float or numeric string), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and abs(number) < 10**9 else None
+
+
+def _credits_consumed(*places: dict) -> Decimal | None:
+    """creditsConsumed where the provider states it (data, response or info)."""
+    for place in places:
+        if isinstance(place, dict) and "creditsConsumed" in place:
+            amount = _decimal(place["creditsConsumed"])
+            if amount is not None and amount >= 0:
+                return amount.quantize(Decimal("0.01"))
+    return None
 
 
 def _urls(value: Any) -> tuple[str, ...]:
-    """resultUrls as an array, a JSON-encoded array, or a single URL."""
+    """resultUrls as an array, a JSON-encoded array, the bracketed non-JSON
+    form one published schema shows ('[http://example.com/video1.mp4]'), or
+    a single URL."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             try:
                 value = json.loads(text)
             except ValueError:
-                return ()
+                inner = text[1:-1] if text.endswith("]") else text[1:]
+                value = [part.strip().strip("'\"") for part in inner.split(",") if part.strip()]
         else:
             value = [text] if text else []
     if not isinstance(value, list):

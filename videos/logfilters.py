@@ -10,7 +10,7 @@ through this filter, which replaces the token before anything is written.
 import logging
 import re
 
-_CALLBACK_PATH = re.compile(r"(/hooks/kie/)[^/\s?\"']+")
+_CALLBACK_PATH = re.compile(r"(/hooks/kie/(?:upgrade/)?)[^/\s?\"']+")
 REDACTED = r"\1<redacted>"
 
 

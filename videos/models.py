@@ -35,6 +35,12 @@ class Job(models.Model):
     seed = models.PositiveIntegerField(null=True, blank=True)
     enable_translation = models.BooleanField(default=True)
     watermark = models.CharField(max_length=100, blank=True, default="")
+    # What was asked for (and priced); result_resolution is what the provider says it made.
+    resolution = models.CharField(max_length=8, choices=Resolution.choices, default=Resolution.P720)
+    # An extension continues this finished video (the provider's extend call on its task).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="extensions", verbose_name="extends"
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # The user's language when they asked: the worker writes reasons in it.
@@ -47,7 +53,9 @@ class Job(models.Model):
     error_message = models.TextField(blank=True, default="")
 
     provider_video_url = models.URLField(max_length=2000, blank=True, default="")
-    resolution = models.CharField(max_length=16, blank=True, default="")
+    result_resolution = models.CharField(max_length=16, blank=True, default="")
+    # What the provider says the task cost (creditsConsumed), when it says so.
+    credits_consumed = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     video_file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
     video_bytes = models.BigIntegerField(null=True, blank=True)
     video_sha256 = models.CharField(max_length=64, blank=True, default="")
@@ -59,6 +67,12 @@ class Job(models.Model):
     provider_completed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # The provider is the final authority: before failing a job at its deadline
+    # the app asks record-info once; this marks that the question was asked.
+    final_check_at = models.DateTimeField(null=True, blank=True)
+    # A "success" without a video was first seen then: after a grace it is the
+    # safety filter's empty result, a failure with a refund.
+    empty_result_since = models.DateTimeField(null=True, blank=True)
 
     # Background bookkeeping: when the safety poll is due, when a retry of
     # the submit or download may start, until when a worker holds the job,
@@ -115,19 +129,42 @@ class Job(models.Model):
     def charge_reference(self) -> str:
         return f"job:{self.pk}"
 
+    @property
+    def is_extension(self) -> bool:
+        return self.parent_id is not None
+
+    def chain(self) -> list["Job"]:
+        """The videos this one continues, oldest first, then this one."""
+        chain, seen, node = [self], {self.pk}, self
+        while node.parent_id is not None and node.parent_id not in seen:
+            node = node.parent
+            seen.add(node.pk)
+            chain.insert(0, node)
+        return chain
+
     def can_upgrade(self, kind: str) -> bool:
         """Whether `kind` of derived work may be asked for now: a finished
-        16:9 video with a provider task, not upgraded (or upgrading) already."""
+        16:9 or 9:16 video with a provider task of its own (the provider
+        makes 1080p and 4K for both shapes), not upgraded (or upgrading) already."""
         return (
             self.status == self.Status.SUCCEEDED
-            and self.aspect_ratio == AspectRatio.LANDSCAPE
+            and self.aspect_ratio in UPGRADABLE_ASPECTS
             and bool(self.task_id)
+            and not self.reused_from_id
             and not self.upgrades.filter(kind=kind, status__in=Upgrade.HOLDING).exists()
         )
 
     @property
     def can_upgrade_hd(self) -> bool:
         return self.can_upgrade(UpgradeKind.P1080)
+
+    @property
+    def can_upgrade_4k(self) -> bool:
+        return self.can_upgrade(UpgradeKind.UHD_4K)
+
+
+# "Auto" is cropped by the provider to one of these; we do not know which.
+UPGRADABLE_ASPECTS = (AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT)
 
 
 def new_upgrade_reference() -> str:
@@ -138,7 +175,7 @@ class UpgradeKind(models.TextChoices):
     """Derived work made from a finished video; the value is its price code."""
 
     P1080 = Resolution.P1080.value, "1080p"
-    # UHD_4K = Resolution.UHD_4K.value, "4K"  -- on sale with its price (get-4k-video)
+    UHD_4K = Resolution.UHD_4K.value, "4K"  # get-4k-video: a task of its own, with its own callback
 
 
 class Upgrade(models.Model):
@@ -167,6 +204,15 @@ class Upgrade(models.Model):
     task_id = models.CharField(
         max_length=128, blank=True, default="", help_text="The provider task it is made from (or its own, for 4K)."
     )
+    # 4K: the provider calls back to /hooks/kie/upgrade/<callback_token>/ (unguessable, one per upgrade).
+    callback_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    requested_at = models.DateTimeField(null=True, blank=True, help_text="4K: when the provider accepted the request.")
+    callback_at = models.DateTimeField(null=True, blank=True)
+    # A result URL a callback (or status read) gave, for the worker to store.
+    result_url = models.URLField(max_length=2000, blank=True, default="")
+    credits_consumed = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Asked the provider once before failing at the deadline (the final authority).
+    final_check_at = models.DateTimeField(null=True, blank=True)
     file = models.FileField(upload_to="videos/", blank=True, default="", max_length=255)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,8 @@ from django.conf import settings
 
 # 429: 1, 2, 4 … 32 × KIE_BACKOFF_BASE_SECONDS, then give up.
 BACKOFF_STEPS = (1, 2, 4, 8, 16, 32)
+# The provider's docs: ask for a 4K version no more often than every 30 s.
+UHD_MIN_SPACING_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ RULES: dict[str, Rule] = {
     "upgrade": Rule(
         lambda: (settings.HD_RETRY_SECONDS,) * max(settings.HD_MAX_ATTEMPTS - 1, 0),
         meaning="1080p still processing: every HD_RETRY_SECONDS, then refund",
+    ),
+    # "4k is processing" (5-10 minutes): asked again every UHD_RETRY_SECONDS,
+    # never sooner than 30 s (the provider's docs), until its deadline.
+    "upgrade_4k": Rule(
+        lambda: (max(settings.UHD_RETRY_SECONDS, UHD_MIN_SPACING_SECONDS),)
+        * (settings.JOB_DEADLINE_SECONDS // max(settings.UHD_RETRY_SECONDS, UHD_MIN_SPACING_SECONDS) + 1),
+        meaning="4K still processing: every UHD_RETRY_SECONDS (at least 30 s), until the deadline",
     ),
 }
 
@@ -93,3 +102,9 @@ def poll_interval(poll_count: int) -> timedelta:
     """After the first poll: 30 s, 60 s, 120 s … at most 5 minutes (settings)."""
     base, most = settings.POLL_INTERVAL_SECONDS, settings.POLL_MAX_INTERVAL_SECONDS
     return timedelta(seconds=min(base * 2 ** max(poll_count - 1, 0), most))
+
+
+def upgrade_first_check() -> timedelta:
+    """After a 4K request was accepted: when to read its status if no
+    callback came (the callback normally settles it first)."""
+    return timedelta(seconds=max(settings.UHD_FIRST_CHECK_SECONDS, UHD_MIN_SPACING_SECONDS))

@@ -1,12 +1,13 @@
 """Reads of video jobs, for pages and status.json."""
 
 from django.conf import settings
+from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import LedgerEntry
 
-from .models import Job
+from .models import Job, Upgrade
 
 S = Job.Status
 
@@ -28,6 +29,7 @@ GALLERY_FIELDS = (
     "created_at",
     "submitted_at",
     "finished_at",
+    "parent",  # the card names the video an extension continues
 )
 
 
@@ -91,3 +93,37 @@ def status_payload(job: Job) -> dict:
 
 def was_refunded(job: Job) -> bool:
     return LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, reference=job.charge_reference).exists()
+
+
+def stated_costs(since) -> dict:
+    """What the provider said tasks cost (creditsConsumed) against what our
+    price table expected, for reconciliation: per day, and the tasks where
+    the two differ (newest first, at most 20)."""
+    jobs = Job.objects.filter(credits_consumed__isnull=False, finished_at__gte=since)
+    upgrades = Upgrade.objects.filter(credits_consumed__isnull=False, created_at__gte=since)
+    expected_of_upgrade = dict(
+        LedgerEntry.objects.filter(kind="charge", reference__in=upgrades.values("reference")).values_list(
+            "reference", "provider_credits"
+        )
+    )
+    days: dict = {}
+    mismatches = []
+    rows = [
+        (f"video #{pk}", day, expected, stated)
+        for pk, day, expected, stated in jobs.annotate(day=TruncDate("finished_at")).values_list(
+            "pk", "day", "provider_credits", "credits_consumed"
+        )
+    ] + [
+        (f"{kind} of video #{job_id}", day, expected_of_upgrade.get(reference, 0), stated)
+        for job_id, kind, reference, day, stated in upgrades.annotate(day=TruncDate("created_at")).values_list(
+            "job_id", "kind", "reference", "day", "credits_consumed"
+        )
+    ]
+    for label, day, expected, stated in rows:
+        totals = days.setdefault(day, {"tasks": 0, "expected": 0, "stated": 0})
+        totals["tasks"] += 1
+        totals["expected"] += expected
+        totals["stated"] += stated
+        if stated != expected:
+            mismatches.append({"task": label, "day": day, "expected": expected, "stated": stated})
+    return {"days": days, "mismatches": mismatches[-20:][::-1]}

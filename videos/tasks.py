@@ -24,8 +24,16 @@ def poll_job(job_id: int) -> None:
     services.job_poll(job_id)
 
 
+def expire_job(job_id: int) -> None:
+    services.job_expire(job_id)
+
+
 def upgrade_job(upgrade_id: int) -> None:
     services.upgrade_fetch(upgrade_id)
+
+
+def expire_upgrade(upgrade_id: int) -> None:
+    services.upgrade_expire(upgrade_id)
 
 
 def hd_job(job_id: int) -> None:

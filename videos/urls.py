@@ -16,6 +16,7 @@ urlpatterns = [
     path("kept/<slug:token>", views.kept_upload, name="kept_upload"),
     path("<int:pk>/file", views.job_file, name="file"),
     path("<int:pk>/upgrade/", views.job_upgrade, name="upgrade"),
+    path("<int:pk>/extend/", views.job_extend, name="extend"),
     path("<int:pk>/poster.jpg", views.job_poster, name="poster"),
     path("inputs/<slug:token>", views.input_image, name="input_image"),
 ]

@@ -9,16 +9,16 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing.selectors import balance_of, price_table
+from billing.selectors import balance_of, price_grid, price_table
 from veoproject import refusals
 from veoproject.refusals import Refusal
 
 from . import costs, notices, selectors, services, stash
 from .exceptions import NotDeletable
-from .forms import IMAGE_LIMITS, MODEL_CHOICES, BatchForm, GenerateForm
+from .forms import IMAGE_LIMITS, MODEL_CHOICES, BatchForm, ExtendForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference, Upgrade, UpgradeKind
 from .ranges import ranged_file_response
-from .vocabulary import REQUEST_FIELDS
+from .vocabulary import REQUEST_FIELDS, Resolution, VideoModel
 
 # The provider's advice for good prompts: insertable building blocks.
 # The phrases stay in English: prompts work best in English.
@@ -103,7 +103,9 @@ def _form_context(request, form) -> dict:
         "form": form,
         "prices": price_table(),
         "cost_table": table,
-        "cost": costs.cost_of(table, model=model),
+        "cost": costs.cost_of(table, model=model, resolution=form["resolution"].value() or ""),
+        "price_grid": _price_grid(),
+        "resolutions": Resolution.choices,
         "image_limits": IMAGE_LIMITS,
         "balance": balance_of(request.user.pk),
         "typical": settings.VEO_TYPICAL_SECONDS,
@@ -158,6 +160,12 @@ def kept_upload(request, token: str):
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _price_grid() -> list[tuple[str, str, list]]:
+    """(model code, its label, prices per resolution) for the form's table."""
+    labels = dict(VideoModel.choices)
+    return [(model, labels.get(model, model), cells) for model, cells in price_grid(tuple(Resolution.values))]
 
 
 @login_required
@@ -236,6 +244,11 @@ def job_detail(request, pk: int):
         "hd_price": price_table().get(UpgradeKind.P1080),
         # The chain of derived versions, oldest first (failed rounds included).
         "upgrades": list(job.upgrades.order_by("id")),
+        "uhd_price": price_table().get(UpgradeKind.UHD_4K),
+        "chain": job.chain(),
+        "extensions": job.extensions.filter(user=job.user).order_by("id"),
+        "extend_form": ExtendForm(initial={"model": job.model}) if job.user_id == request.user.pk else None,
+        "extend_refusal": services.extend_refusal(job) if job.status == Job.Status.SUCCEEDED else "",
     }
     context["upgrading"] = any(u.status == Upgrade.Status.PENDING for u in context["upgrades"])
     if request.htmx and request.htmx.target in LIVE_REGIONS:
@@ -371,13 +384,44 @@ def job_upgrade(request, pk: int):
     job = _job_or_404(request, pk)
     if job.user_id != request.user.pk:
         raise Http404("No such video.")
+    quality = request.POST.get("quality") or UpgradeKind.P1080
     try:
-        services.upgrade_request(job=job, kind=UpgradeKind.P1080)
+        services.upgrade_request(job=job, kind=quality)
     except Refusal as refusal:
         refusals.as_message(request, refusal)
     else:
-        messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
+        if quality == UpgradeKind.UHD_4K:
+            messages.success(request, _("4K upgrade started. It usually takes five to ten minutes."))
+        else:
+            messages.success(request, _("1080p upgrade started. It usually takes one to three minutes."))
     return redirect("videos:detail", pk=job.pk)
+
+
+@login_required
+@require_POST
+def job_extend(request, pk: int):
+    """A new job that continues this finished video; redirects to it."""
+    job = _job_or_404(request, pk)
+    if job.user_id != request.user.pk:
+        raise Http404("No such video.")
+    form = ExtendForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("videos:detail", pk=job.pk)
+    try:
+        extension = services.job_extend(
+            user=request.user,
+            parent=job,
+            prompt=form.cleaned_data["prompt"],
+            model=form.cleaned_data["model"] or job.model,
+            seed=form.cleaned_data["seed"],
+        )
+    except Refusal as refusal:
+        refusals.as_message(request, refusal)
+        return redirect("videos:detail", pk=job.pk)
+    return redirect("videos:detail", pk=extension.pk)
 
 
 @require_GET

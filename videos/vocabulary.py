@@ -6,8 +6,8 @@ request is one frozen `VideoRequest`, built by the generate form and the
 batch page (and the API), stored as a job, and rebuilt from the job for the
 provider client, so every layer speaks of the same fields.
 
-Adding an option the provider sells (say `veo3_lite`) is one line here, plus
-its price row and whatever rule the form must check.
+Adding an option the provider sells is one line here, plus its price rows
+and whatever rule the form must check.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ class VideoModel(models.TextChoices):
     # Names as people say them (the provider's current names): shown on every page.
     VEO3_FAST = "veo3_fast", _("Veo 3.1 Fast")
     VEO3 = "veo3", _("Veo 3.1 Quality")
-    # VEO3_LITE = "veo3_lite", _("Veo 3 Lite")  -- on sale once its price and rules exist
+    VEO3_LITE = "veo3_lite", _("Veo 3.1 Lite")
+
+
+# The extend endpoint names the models by their short names.
+EXTEND_MODEL_NAMES = {VideoModel.VEO3_FAST: "fast", VideoModel.VEO3: "quality", VideoModel.VEO3_LITE: "lite"}
+# Reference images work with these models only (the provider's docs: Fast; its Chinese page: Fast and Lite).
+REFERENCE_MODELS = (VideoModel.VEO3_FAST, VideoModel.VEO3_LITE)
 
 
 class GenerationType(models.TextChoices):
@@ -59,8 +65,8 @@ class ImageInput:
 class VideoRequest:
     """One request for a video, exactly as the provider will receive it.
 
-    `resolution` None means the provider's default (720p); it is sent only
-    when set.
+    `resolution` is what the provider renders at generate (and what the
+    price row is chosen by); 720p is the provider's default.
     """
 
     prompt: str
@@ -71,7 +77,7 @@ class VideoRequest:
     enable_translation: bool = True
     watermark: str = ""
     images: tuple[ImageInput, ...] = field(default=())
-    resolution: str | None = None
+    resolution: str = Resolution.P720
 
     @classmethod
     def from_cleaned(cls, data: dict) -> VideoRequest:
@@ -85,10 +91,19 @@ class VideoRequest:
 
     def stored_fields(self) -> dict:
         """The request's fields as a job stores them (all but the images,
-        which are rows of their own, and the not yet sold resolution)."""
+        which are rows of their own)."""
         return {name: getattr(self, name) for name in REQUEST_FIELDS}
 
 
 # The fields that make two requests identical (reuse compares them) and that
 # a job stores in columns of the same names.
-REQUEST_FIELDS = ("prompt", "model", "generation_type", "aspect_ratio", "seed", "enable_translation", "watermark")
+REQUEST_FIELDS = (
+    "prompt",
+    "model",
+    "generation_type",
+    "aspect_ratio",
+    "seed",
+    "enable_translation",
+    "watermark",
+    "resolution",
+)

@@ -18,7 +18,11 @@
 
     function cost() {
       var model = field("model"), resolution = field("resolution"), prompts = field("prompts");
-      var each = (table.models[model && model.value] || 0) + (table.resolutions[resolution && resolution.value] || 0);
+      var cells = table.grid && model && table.grid[model.value];
+      var chosen = (resolution && resolution.value) || "720p";
+      var each = cells && cells[chosen] !== undefined
+        ? cells[chosen]
+        : (table.models[model && model.value] || 0) + (table.resolutions[resolution && resolution.value] || 0);
       var count = 1;
       if (prompts) {
         count = prompts.value.split("\n").filter(function (line) { return line.trim(); }).length;

@@ -7,7 +7,8 @@ failed from any active state:
 - submit:   send it to the provider; what a provider refusal means
 - settle:   apply a result (callback or poll), or fail and refund
 - download: copy the video into our storage, with a poster
-- upgrade:  derived work made from a finished video (Upgrade rows: 1080p)
+- upgrade:  derived work made from a finished video (Upgrade rows: 1080p, 4K)
+- extend:   a new job that continues a finished video
 - sweep:    the scheduled safety net (due polls, deadlines, lost work)
 - operator: an operator's retry and refund
 - library:  the owner deletes a finished video or shares it by link
@@ -20,12 +21,13 @@ package's public face for views, tasks, the admin and tests.
 
 from .create import find_reusable, job_create, request_of
 from .download import job_download
+from .extend import extend_refusal, job_extend
 from .library import job_delete, job_share_toggle
 from .operator import job_refund, job_retry
-from .settle import in_language_of, job_apply_result, job_callback, job_fail, job_poll
+from .settle import in_language_of, job_apply_result, job_callback, job_expire, job_fail, job_poll
 from .submit import callback_url, job_submit, user_message
 from .sweep import jobs_tick
-from .upgrade import upgrade_fail, upgrade_fetch, upgrade_request
+from .upgrade import upgrade_callback, upgrade_expire, upgrade_fail, upgrade_fetch, upgrade_request
 
 __all__ = [
     "callback_url",
@@ -36,6 +38,9 @@ __all__ = [
     "job_create",
     "job_delete",
     "job_download",
+    "job_expire",
+    "job_extend",
+    "extend_refusal",
     "job_fail",
     "job_poll",
     "job_refund",
@@ -44,6 +49,8 @@ __all__ = [
     "job_submit",
     "jobs_tick",
     "request_of",
+    "upgrade_callback",
+    "upgrade_expire",
     "upgrade_fail",
     "upgrade_fetch",
     "upgrade_request",

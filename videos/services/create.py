@@ -38,7 +38,7 @@ def job_create(*, user, request: VideoRequest, retry_of: Job | None = None) -> J
     `retry_of` (an operator's retry) it really asks the provider again, and
     raises IntegrityError, nothing charged, if that job was retried already.
     """
-    price = billing.price_for(request.model)
+    price = billing.price_for_video(request.model, request.resolution)
     original = None if retry_of else find_reusable(user=user, request=request)
     if original is not None:
         return _job_reuse(user=user, original=original, price=price)
@@ -87,9 +87,9 @@ def find_reusable(*, user, request: VideoRequest) -> Job | None:
     scope = settings.VIDEO_REUSE_SCOPE
     if scope not in ("user", "global") or request.seed is None or request.images:
         return None
-    candidates = Job.objects.filter(status=S.SUCCEEDED, images__isnull=True, **request.stored_fields()).exclude(
-        video_file=""
-    )
+    candidates = Job.objects.filter(
+        status=S.SUCCEEDED, images__isnull=True, parent__isnull=True, **request.stored_fields()
+    ).exclude(video_file="")
     if scope == "user":
         candidates = candidates.filter(user=user)
     return candidates.order_by("-id").first()
@@ -110,7 +110,7 @@ def _job_reuse(*, user, original: Job, price: Price) -> Job:
             video_bytes=original.video_bytes,
             video_sha256=original.video_sha256,
             poster=original.poster.name,
-            resolution=original.resolution,
+            result_resolution=original.result_resolution,
             submitted_at=now,
             finished_at=now,
         )

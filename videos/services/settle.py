@@ -24,6 +24,14 @@ from ..queue import enqueue, recorder
 log = logging.getLogger(__name__)
 S = Job.Status
 
+# Failure codes that do not settle a task: the provider may still finish it
+# (408: no result for 10 minutes; 455/500: its own trouble). Before a job is
+# failed on one, record-info (the final authority) is asked.
+AMBIGUOUS_CODES = frozenset({408, 455, 500})
+FILTERED = gettext_lazy(
+    "The provider's safety filter blocked this video (it finished without a video). Your credits were returned."
+)
+
 
 def in_language_of(job_id: int, text) -> str:
     """`text` (perhaps a lazy translation) as the job's user reads it."""
@@ -64,6 +72,16 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
     if not task_known:  # the result names the task; remember it if the submit has not yet
         Job.objects.filter(pk=job_id, task_id__isnull=True).update(task_id=result.task_id)
     if result.state == "failed":
+        if via == "callback" and (result.error_code in AMBIGUOUS_CODES or result.error_code is None):
+            # Not the last word: ask the authority now (the poll settles it;
+            # if that task is lost, the sweep finds the poll due). Only the
+            # first such callback asks: duplicates cost no extra reads.
+            if Job.objects.filter(pk=job_id, status=S.SUBMITTED, callback_at__isnull=True).update(
+                next_poll_at=now, **stamp
+            ):
+                transaction.on_commit(lambda: enqueue("poll_job", job_id))
+            log.info("job %s: ambiguous failure %s via callback; asking record-info", job_id, result.error_code)
+            return False
         Job.objects.filter(pk=job_id, status__in=waiting).update(**stamp)
         return job_fail(
             job_id,
@@ -71,6 +89,8 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
             from_statuses=waiting,
         )
     if result.state == "pending":
+        if result.empty_success and _empty_for_too_long(job_id, now):
+            return job_fail(job_id, reason=FILTERED, from_statuses=waiting)
         # Success without a URL yet (or still generating): ask again soon.
         Job.objects.filter(pk=job_id, status=S.SUBMITTED).update(
             next_poll_at=now + timedelta(seconds=settings.POLL_GRACE_SECONDS), **stamp
@@ -81,7 +101,8 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
             status=S.DOWNLOADING,
             deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),  # the download's own clock
             provider_video_url=result.video_url,
-            resolution=result.resolution,
+            result_resolution=result.resolution,
+            credits_consumed=result.credits_consumed,
             provider_completed_at=result.completed_at or now,
             next_poll_at=None,
             attempts=0,
@@ -98,6 +119,15 @@ def job_apply_result(job_id: int, result: kie.TaskResult, *, via: str, task_know
     return bool(won)
 
 
+def _empty_for_too_long(job_id: int, now) -> bool:
+    """A success without a video: remember when it was first seen; once it
+    stayed empty past KIE_EMPTY_RESULT_GRACE_SECONDS it is the safety filter.
+    (An empty success has also been seen just before the URLs were filled.)"""
+    Job.objects.filter(pk=job_id, empty_result_since__isnull=True).update(empty_result_since=now)
+    since = Job.objects.filter(pk=job_id).values_list("empty_result_since", flat=True).first()
+    return since is not None and (now - since).total_seconds() >= settings.KIE_EMPTY_RESULT_GRACE_SECONDS
+
+
 def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
     """Record an accepted callback in the job's history and settle it, in
     one transaction (one commit on the webhook's hot path)."""
@@ -110,6 +140,32 @@ def job_callback(*, job: Job, result: kie.TaskResult, endpoint: str) -> bool:
             error=result.error_message[:500],
         )
         return job_apply_result(job.pk, result, via="callback", task_known=job.task_id == result.task_id)
+
+
+EXPIRED = gettext_lazy("The video took too long and was cancelled. Your credits were returned.")
+
+
+def job_expire(job_id: int, *, client: kie.KieClient | None = None) -> bool:
+    """A job past its deadline: ask record-info once (the provider is the
+    final authority), deliver it if the task succeeded, else fail and refund.
+    Claimed by stamping final_check_at, so the question is asked once."""
+    now = timezone.now()
+    waiting = (S.SUBMITTING, S.SUBMITTED)
+    if not Job.objects.filter(pk=job_id, status__in=waiting, final_check_at__isnull=True).update(final_check_at=now):
+        return False
+    job = Job.objects.get(pk=job_id)
+    if job.task_id:
+        try:
+            result = (client or kie.default_client()).record_info(job.task_id, record=recorder(job.pk))
+        except kie.KieError as exc:
+            log.warning("job %s: final record-info failed (code=%s): %s", job.pk, exc.code, exc.message)
+        else:
+            if result.task_id == job.task_id and result.state == "succeeded":
+                log.info("job %s: past its deadline but the provider made it: delivering", job.pk)
+                return job_apply_result(job.pk, result, via="final check", task_known=True)
+            if result.empty_success:
+                return job_fail(job.pk, reason=FILTERED, from_statuses=waiting)
+    return job_fail(job.pk, reason=EXPIRED, from_statuses=waiting)
 
 
 def job_poll(job_id: int, *, client: kie.KieClient | None = None) -> None:

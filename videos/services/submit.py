@@ -70,16 +70,14 @@ def job_submit(job_id: int, *, client: kie.KieClient | None = None) -> None:
 
 
 def _submit_claimed(job_id: int, *, client: kie.KieClient | None) -> None:
-    job = Job.objects.get(pk=job_id)
+    job = Job.objects.select_related("parent").get(pk=job_id)
     wait = dispatch.provider_permit()
     if wait:  # the provider's rate window is full: no attempt was made, come back when it has room
         _requeue(job, delay=retry.permit_delay(wait), attempts=F("attempts") - 1)
         log.info("job %s: no provider permit for %.1fs; rescheduled", job.pk, wait)
         return
     try:
-        task_id = (client or kie.default_client()).generate(
-            request_of(job), callback_url=callback_url(job), record=recorder(job.pk)
-        )
+        task_id = _send(client or kie.default_client(), job)
     except kie.KieError as exc:
         _after_submit_error(job, exc)
         return
@@ -95,6 +93,22 @@ def _submit_claimed(job_id: int, *, client: kie.KieClient | None) -> None:
             lease_until=None,
         )
     log.info("job %s submitted task=%s", job.pk, task_id)
+
+
+def _send(client: kie.KieClient, job: Job) -> str:
+    """One billed call that starts the job's task: generate, or for an
+    extension the extend endpoint on its parent's task."""
+    if job.parent_id is not None:
+        return client.extend(
+            task_id=job.parent.task_id,
+            prompt=job.prompt,
+            model=job.model,
+            seed=job.seed,
+            watermark=job.watermark,
+            callback_url=callback_url(job),
+            record=recorder(job.pk),
+        )
+    return client.generate(request_of(job), callback_url=callback_url(job), record=recorder(job.pk))
 
 
 def _requeue(job: Job, *, delay: timedelta, **changes) -> None:

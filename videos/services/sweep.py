@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 
 from .. import dispatch
 from ..models import Job, Upgrade
 from ..queue import enqueue
 from ..retry import poll_interval
-from .settle import job_fail
+from .settle import EXPIRED, job_fail
+from .upgrade import EXPIRED as UPGRADE_EXPIRED
 from .upgrade import upgrade_fail
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,23 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     # result). A job in `submitting` is mid-call to the provider and is
     # owned by its lease instead (below): failing it now could refund a
     # generation the provider is about to bill. Rows from before queued and
-    # downloading had deadlines count from their creation.
+    # downloading had deadlines count from their creation. A submitted job
+    # with a task is not failed here: the worker asks record-info once (the
+    # provider is the final authority, job_expire); if that task was lost,
+    # it fails REQUEUE_AFTER later without asking.
     started_long_ago = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
     expired = Job.objects.filter(status__in=(S.QUEUED, S.SUBMITTED, S.DOWNLOADING)).filter(
         Q(deadline_at__lt=now) | Q(deadline_at__isnull=True, created_at__lt=started_long_ago)
     )
-    for pk in expired.order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]:
+    ask = expired.filter(status=S.SUBMITTED, task_id__isnull=False, final_check_at__isnull=True)
+    for pk in ask.order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]:
+        if _guarded(pk, enqueue, "expire_job", pk) is not None:
+            counts["expired"] += 1
+    asked_long_ago = Q(final_check_at__lt=now - REQUEUE_AFTER)
+    unanswerable = ~Q(status=S.SUBMITTED) | Q(task_id__isnull=True)
+    for pk in (
+        expired.filter(unanswerable | asked_long_ago).order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]
+    ):
         if _guarded(pk, job_fail, pk, reason=TOO_LONG):
             counts["expired"] += 1
 
@@ -89,9 +100,16 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     dispatch.permits_prune(now)
 
     pending = Upgrade.objects.filter(status=Upgrade.Status.PENDING)
-    for upgrade in pending.filter(deadline_at__lt=now).order_by("deadline_at")[:POLL_BATCH]:
-        reason = gettext_lazy("The upgrade took too long. Your credits were returned.")
-        if _guarded(upgrade.job_id, upgrade_fail, upgrade, reason=reason):
+    # Past the deadline: asked once (upgrade_expire) before failing; if that
+    # task was lost, failed REQUEUE_AFTER later without asking.
+    late = pending.filter(deadline_at__lt=now)
+    for pk in (
+        late.filter(final_check_at__isnull=True).order_by("deadline_at").values_list("pk", flat=True)[:POLL_BATCH]
+    ):
+        if _guarded(None, enqueue, "expire_upgrade", pk, mark=False) is not None:
+            counts["expired"] += 1
+    for upgrade in late.filter(final_check_at__lt=now - REQUEUE_AFTER)[:POLL_BATCH]:
+        if _guarded(upgrade.job_id, upgrade_fail, upgrade, reason=UPGRADE_EXPIRED):
             counts["expired"] += 1
     due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
     for pk in due.values_list("pk", flat=True)[:POLL_BATCH]:
@@ -100,7 +118,7 @@ def jobs_tick(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-TOO_LONG = gettext_lazy("The video took too long and was cancelled. Your credits were returned.")
+TOO_LONG = EXPIRED  # one wording for every job that ran out of time
 
 
 def _guarded(job_id: int | None, action, *args, **kwargs):
