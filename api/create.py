@@ -27,6 +27,7 @@ def _form_data(payload: VideoIn) -> dict:
         "model": payload.model,
         "generation_type": payload.generation_type,
         "aspect_ratio": payload.aspect_ratio,
+        "resolution": payload.resolution,
         "seed": "" if payload.seed is None else str(payload.seed),
         "enable_translation": "on" if payload.enable_translation else "",
         "watermark": payload.watermark,

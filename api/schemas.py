@@ -24,6 +24,7 @@ def _choices(field: str):
 Model = _choices("model")
 GenerationType = _choices("generation_type")
 AspectRatio = _choices("aspect_ratio")
+Resolution = _choices("resolution")
 
 
 class VideoIn(Schema):
@@ -31,6 +32,7 @@ class VideoIn(Schema):
     model: Model = "veo3_fast"
     generation_type: GenerationType = "TEXT_2_VIDEO"
     aspect_ratio: AspectRatio = "16:9"
+    resolution: Resolution = Field("720p", description="720p, 1080p or 4k; the price follows model and resolution.")
     seed: int | None = Field(None, ge=10000, le=99999, description="The same prompt and seed give the same video.")
     enable_translation: bool = True
     watermark: str = Field("", max_length=100)
@@ -52,6 +54,7 @@ class VideoOut(Schema):
     model: str
     generation_type: str
     aspect_ratio: str
+    resolution: str
     seed: int | None
     enable_translation: bool
     watermark: str

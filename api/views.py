@@ -92,6 +92,7 @@ def video_json(request: HttpRequest | None, job: Job) -> dict:
         "model": job.model,
         "generation_type": job.generation_type,
         "aspect_ratio": job.aspect_ratio,
+        "resolution": job.resolution,
         "seed": job.seed,
         "enable_translation": job.enable_translation,
         "watermark": job.watermark,

@@ -369,3 +369,14 @@ def test_reading_a_video_costs_few_queries(alice, client, settings, django_asser
     settings.API_REQUESTS_PER_MINUTE = 0
     with django_assert_num_queries(2):  # last used a moment ago: nothing to write
         assert client.get(f"/api/v1/videos/{job.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def test_resolution_is_taken_priced_and_echoed_like_on_the_form(live, alice, alice_token):
+    from billing.models import Price
+
+    price = Price.objects.get(model="veo3_fast", resolution="1080p")
+    response = requests.post(api(live, "/videos"), json={**BODY, "resolution": "1080p"}, headers=bearer(alice_token))
+    assert response.status_code == 201, response.text
+    assert response.json()["resolution"] == "1080p" and response.json()["price_credits"] == price.credits
+    refused = requests.post(api(live, "/videos"), json={**BODY, "resolution": "8k"}, headers=bearer(alice_token))
+    assert refused.status_code == 422 and refused.json()["error"]["code"]
