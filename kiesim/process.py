@@ -38,6 +38,10 @@ class SimulatorProcess:
     def calls(self, endpoint: str) -> int:
         return self.stats()["calls"].get(endpoint, 0)
 
+    def arrived(self, endpoint: str) -> int:
+        """Requests to `endpoint` received so far, answered or not yet."""
+        return self.stats()["arrived"].get(endpoint, 0)
+
     def task(self, task_id: str) -> dict:
         return requests.get(f"{self.url}/_sim/tasks/{task_id}", timeout=5).json()
 

@@ -157,6 +157,9 @@ class Simulator:
     config: dict = field(default_factory=lambda: dict(DEFAULTS))
     tasks: dict[str, Task] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
+    # Requests as they arrive, before the simulated latency (calls counts them
+    # as answered): a test can tell that a request is on the wire.
+    arrived: Counter = field(default_factory=Counter)
     lock: threading.RLock = field(default_factory=threading.RLock)
     startup: dict = field(default_factory=dict)
 
@@ -511,12 +514,14 @@ class Simulator:
                     task.timer.cancel()  # no callbacks for tasks of the past
             self.tasks.clear()
             self.calls.clear()
+            self.arrived.clear()
             self.credits = int(self.config["credits"])
         return 200, {"ok": True}
 
     def stats(self) -> dict:
         return {
             "calls": dict(self.calls),
+            "arrived": dict(self.arrived),
             "tasks": len(self.tasks),
             "credits": self.credits,
             "inflight": self.inflight,
@@ -660,6 +665,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, {"code": 404, "msg": "Not found"})
         if not self._authorised():
             return self._send(*self.sim.error(401))
+        self.sim.arrived[path.rsplit("/", 1)[1]] += 1
         time.sleep(float(self.sim.config["latency"]))
         return self._send(*routes[path](body))
 

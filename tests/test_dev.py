@@ -39,6 +39,18 @@ def session_processes(sid: int) -> list[int]:
     return found
 
 
+def described(pids: list[int]) -> list[str]:
+    """Each process as 'pid (process group): command line', for a failure message."""
+    lines = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            lines.append(f"{pid} ({os.getpgid(pid)}): {command.strip()}")
+        except (OSError, ProcessLookupError):
+            continue
+    return lines
+
+
 @pytest.fixture(scope="module")
 def dev_database(tmp_path_factory):
     # One database for the module: the second start need not migrate again.
@@ -52,6 +64,10 @@ def start_dev(database_url: str) -> tuple[subprocess.Popen, str]:
         "DATABASE_URL": database_url,
         "WEB_PORT": str(web),
         "SIM_PORT": str(free_port()),
+        # Not the default 8020: another bin/dev on this machine may hold it,
+        # and then the embedded Stripe's exit stops this bin/dev at once.
+        "STRIPE_PORT": str(free_port()),
+        "STRIPE_STATE": str(Path(database_url.split("///", 1)[1]).parent / "localstripe.pickle"),
         "MEDIA_ROOT": str(Path(database_url.split("///", 1)[1]).parent / "media"),
     }
     proc = subprocess.Popen(
@@ -79,7 +95,12 @@ def test_bin_dev_stops_everything(dev_database, how):
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to its foreground process group
         else:
             proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: not session_processes(proc.pid), timeout=15, interval=0.2)
+        try:
+            wait_for(lambda: not session_processes(proc.pid), timeout=15, interval=0.2)
+        except AssertionError:
+            raise AssertionError(
+                f"still running 15 s after the signal: {described(session_processes(proc.pid))}"
+            ) from None
         stopped_after = time.monotonic() - started
     finally:
         for pid in session_processes(proc.pid):

@@ -132,8 +132,7 @@ def test_worker_killed_mid_submit_recovers(worker_env, sim, alice_client, alice)
     sim.config(latency=2.0)  # the generate request hangs for two seconds
     proc = start_worker(worker_env)
     job = job_in(submit(alice_client))
-    wait_for(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.SUBMITTING).exists(), timeout=30)
-    time.sleep(0.7)  # the request is on the wire, its answer not back yet
+    wait_for(lambda: sim.arrived("generate") == 1, timeout=30)  # on the wire, its answer not back yet
     kill_worker(proc)  # mid-submit: did the provider get it? The app cannot know.
     sim.config(latency=0)
     job.refresh_from_db()
