@@ -25,7 +25,7 @@ def finished(client) -> Job:
     response = submit(client)
     assert response.status_code == 302
     pk = int(response.url.rstrip("/").rsplit("/", 1)[1])
-    return wait_for(lambda: Job.objects.filter(pk=pk, status=S.SUCCEEDED).first(), timeout=20)
+    return wait_for(lambda: Job.objects.filter(pk=pk, status=S.SUCCEEDED).first(), timeout=45)
 
 
 def store_is_down(settings) -> None:
@@ -101,7 +101,7 @@ def test_input_images_reach_the_provider_by_presigned_url(live, sim, s3, alice_c
     assert int(query["X-Amz-Expires"][0]) > settings.JOB_DEADLINE_SECONDS  # outlives the job
     fetched = requests.get(url, timeout=10)
     assert fetched.status_code == 200 and fetched.content == png_bytes()
-    job = wait_for(lambda: Job.objects.filter(pk=image.job_id, status=S.SUCCEEDED).first(), timeout=20)
+    job = wait_for(lambda: Job.objects.filter(pk=image.job_id, status=S.SUCCEEDED).first(), timeout=45)
     assert sim.task(job.task_id)["body"]["imageUrls"] == [url]
 
 
