@@ -25,7 +25,7 @@ def finished(client) -> Job:
     response = submit(client)
     assert response.status_code == 302
     pk = int(response.url.rstrip("/").rsplit("/", 1)[1])
-    return wait_for(lambda: Job.objects.filter(pk=pk, status=S.SUCCEEDED).first(), timeout=20)
+    return wait_for(lambda: Job.objects.filter(pk=pk, status=S.SUCCEEDED).first(), timeout=45)
 
 
 def store_is_down(settings) -> None:
@@ -101,7 +101,7 @@ def test_input_images_reach_the_provider_by_presigned_url(live, sim, s3, alice_c
     assert int(query["X-Amz-Expires"][0]) > settings.JOB_DEADLINE_SECONDS  # outlives the job
     fetched = requests.get(url, timeout=10)
     assert fetched.status_code == 200 and fetched.content == png_bytes()
-    job = wait_for(lambda: Job.objects.filter(pk=image.job_id, status=S.SUCCEEDED).first(), timeout=20)
+    job = wait_for(lambda: Job.objects.filter(pk=image.job_id, status=S.SUCCEEDED).first(), timeout=45)
     assert sim.task(job.task_id)["body"]["imageUrls"] == [url]
 
 
@@ -154,3 +154,18 @@ def test_local_storage_in_development_streams_ranges(live, sim, alice_client):
     job = finished(alice_client)
     response = alice_client.get(f"/videos/{job.pk}/file", HTTP_RANGE="bytes=0-9")
     assert response.status_code == 206 and b"".join(response.streaming_content) == SAMPLE[:10]
+
+
+def test_pages_may_load_videos_and_posters_from_the_store():
+    """The players follow the redirect to the store: the CSP must allow it."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "d = s.CONTENT_SECURITY_POLICY['DIRECTIVES']; print(d['media-src'][-1], d['img-src'][-1])"
+    )
+    env = {**os.environ, "AWS_STORAGE_BUCKET_NAME": "b", "AWS_S3_ENDPOINT_URL": "https://s3.example.com:9000/"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["https://s3.example.com:9000", "https://s3.example.com:9000"]

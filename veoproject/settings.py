@@ -292,6 +292,12 @@ if AWS_STORAGE_BUCKET_NAME:
         )
     )
     STORAGES["default"] = {"BACKEND": S3_BACKEND}
+    # Videos and posters redirect to presigned URLs on the store: the pages'
+    # players and images must be allowed to load from it.
+    _store = urlsplit(vars().get("AWS_S3_ENDPOINT_URL") or "")
+    _store_origin = f"{_store.scheme}://{_store.netloc}" if _store.netloc else "https://*.amazonaws.com"
+    for _directive in ("media-src", "img-src"):
+        CONTENT_SECURITY_POLICY["DIRECTIVES"][_directive].append(_store_origin)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
