@@ -7,6 +7,8 @@ class ApiConfig(AppConfig):
     verbose_name = "Developer API"
 
     def ready(self) -> None:
+        # Here, not at the top: apps.py loads before any app's models are
+        # ready, and webhooks imports models.
         from videos import signals
 
         from . import webhooks
@@ -19,6 +21,7 @@ class ApiConfig(AppConfig):
 def ensure_schedules(**kwargs) -> None:
     """Webhook retries come due in the database; this sweep hands them to the
     worker once a minute (a worker never sleeps waiting to retry)."""
+    # A model: importable only once the apps are loaded (see ready()).
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(

@@ -22,8 +22,8 @@ from ninja.openapi.docs import Swagger
 
 from billing.selectors import balance_of, price_table
 from videos import selectors as video_selectors
+from videos import storage
 from videos.models import Job, Upgrade
-from videos.ranges import ranged_file_response
 
 from . import create, errors, services
 from .auth import TokenAuth, require_write
@@ -188,7 +188,7 @@ def video_file(
 def _serve(request, file, *, filename: str):
     """The stored file the way the pages serve it (one place to follow them:
     object storage redirects, X-Accel-Redirect)."""
-    return ranged_file_response(request, file, content_type="video/mp4", filename=filename)
+    return storage.serve(request, file.name, content_type="video/mp4", filename=filename)
 
 
 @api.get("/balance", response={200: Balance, **ERRORS}, url_name="balance", summary="Your credits")

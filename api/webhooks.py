@@ -23,12 +23,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 from standardwebhooks.webhooks import Webhook
 
 from videos.models import Job
 
 from . import outbound
-from .models import WebhookDelivery, WebhookEndpoint
+from .models import IdempotencyKey, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 D = WebhookDelivery.State
@@ -110,8 +111,6 @@ def on_upgrade_finished(
 
 
 def enqueue_delivery(delivery_id: int) -> None:
-    from django_q.tasks import async_task
-
     async_task("api.tasks.webhook_deliver", delivery_id)
 
 
@@ -193,8 +192,6 @@ def webhooks_due(now=None) -> int:
 def webhooks_housekeeping(now=None) -> dict[str, int]:
     """Forget idempotency keys past IDEMPOTENCY_KEY_HOURS and finished
     deliveries past USER_WEBHOOK_LOG_DAYS, so neither table grows forever."""
-    from .models import IdempotencyKey
-
     now = now or timezone.now()
     keys, _ = IdempotencyKey.objects.filter(
         created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)

@@ -6,6 +6,8 @@ rules. Each is a Refusal: a message for the user, a stable code and the HTTP
 status a JSON client gets.
 """
 
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from veoproject.refusals import Refusal
@@ -20,9 +22,6 @@ class BuyCreditsMessage(str):
         return self  # str() keeps the link (Refusal.message is str(message))
 
     def __html__(self) -> str:
-        from django.urls import reverse
-        from django.utils.html import format_html
-
         return format_html(
             '{} <a href="{}" class="buy-credits">{}</a>', str.__str__(self), reverse("billing:buy"), _("Buy credits")
         )

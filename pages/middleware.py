@@ -18,7 +18,8 @@ class ProfileLanguageMiddleware:
     def __call__(self, request):
         language = None
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+        # The cookie first: asking whether the user is signed in reads the user.
+        if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES and user is not None and user.is_authenticated:
             language = Profile.objects.filter(user=user).values_list("language", flat=True).first()
             if language:
                 translation.activate(language)

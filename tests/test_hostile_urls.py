@@ -453,13 +453,12 @@ def test_https_through_the_guard_verifies_the_host_name(tmp_path, servers):
         server.shutdown()
 
 
-def test_image_links_in_the_generate_form_follow_the_same_policy(
-    alice_client, hostile_tally, image_host_process, settings
-):
+def test_image_links_in_the_generate_form_follow_the_same_policy(alice_client, hostile_tally, image_host, settings):
     """Input-image links go through the one policy: every hostile spelling
     is a form error (never a 5xx, never a job or a charge)."""
     from videos.models import Job
 
+    settings.IMAGE_LINK_PRIVATE_HOSTS = []  # no exception for the hostile ones
     hostile = [f"https://{host}/a.png" for host in hostile_hosts()]
     hostile += [url.replace("http://", "https://", 1) for url in malformed_urls("127.0.0.2")]
     hostile = [url for url in hostile if url.strip() and len(url) < 2000]
@@ -472,9 +471,10 @@ def test_image_links_in_the_generate_form_follow_the_same_policy(
     created = Job.objects.count()
     hostile_tally.partial_writes += created
     assert created == 0
-    # A fine link still works: the form fetches and checks the image (the
-    # offer), so it must be reachable; only now is the loopback host allowed.
+    # A good link still works. Links are fetched before any charge, so it is
+    # the loopback image host, listed as the only private host allowed.
     settings.IMAGE_LINK_PRIVATE_HOSTS = ["127.0.0.1"]
-    settings.IMAGE_LINK_MAX_BYTES = 32 * 1024
-    link = f"{image_host_process.url}/a.png"
-    assert submit(alice_client, generation_type="REFERENCE_2_VIDEO", image_url_1=link).status_code == 302
+    assert (
+        submit(alice_client, generation_type="REFERENCE_2_VIDEO", image_url_1=f"{image_host.url}/a.png").status_code
+        == 302
+    )

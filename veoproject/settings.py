@@ -110,6 +110,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# --- Sessions and live status ------------------------------------------------
+# With Redis as the shared cache (CACHES, below), sessions are read from it
+# (written through to the database), and open job pages' status checks are
+# answered from it (videos/live.py). Without Redis the cache is a database
+# table: answering from it would save nothing.
+if REDIS_URL:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+LIVE_STATUS_CACHE = env.bool("LIVE_STATUS_CACHE", default=bool(REDIS_URL))
+
 # --- Background worker (django-q2) ----------------------------------------
 # Every task is idempotent (jobs are claimed with conditional updates), so
 # at-least-once delivery is safe. `timeout` stays below `retry` so a task is
@@ -180,7 +189,8 @@ ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="
 # Throttle counters must be shared by every web process: Redis when there is
 # one, else a database table (created by accounts' migrations).
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis cache, keeping its redis-py clients (veoproject/cache.py).
+    CACHES = {"default": {"BACKEND": "veoproject.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "veo_cache"}}
 
@@ -242,10 +252,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# Relative to the project root (an absolute path stays as it is).
+MEDIA_ROOT = BASE_DIR / env.str("MEDIA_ROOT", default="var/media")
 # Media is never served as a folder: videos go through an owner-checked view,
 # input images through an unguessable-token view.
 MEDIA_URL = "/media-not-served/"
+# With local storage behind nginx, /videos/<id>/file answers X-Accel-Redirect
+# to this internal location instead of streaming the bytes (docs/deployment.md).
+MEDIA_X_ACCEL_PREFIX = env.str("MEDIA_X_ACCEL_PREFIX", default="")
+# How long a presigned URL for a viewer (video, poster) stays valid.
+MEDIA_URL_SECONDS = env.int("MEDIA_URL_SECONDS", default=300)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -256,6 +272,26 @@ STORAGES = {
         )
     },
 }
+# S3-compatible object storage (django-storages' own setting names): with a
+# bucket, every stored file goes there and many machines share it.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    from .s3 import BACKEND as S3_BACKEND
+    from .s3 import s3_settings
+
+    vars().update(
+        s3_settings(
+            bucket=AWS_STORAGE_BUCKET_NAME,
+            endpoint_url=env.str("AWS_S3_ENDPOINT_URL", default=""),
+            access_key=env.str("AWS_ACCESS_KEY_ID", default=""),
+            secret_key=env.str("AWS_SECRET_ACCESS_KEY", default=""),
+            region=env.str("AWS_S3_REGION_NAME", default=""),
+            url_seconds=MEDIA_URL_SECONDS,
+            connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=2.0),
+            read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=30.0),
+        )
+    )
+    STORAGES["default"] = {"BACKEND": S3_BACKEND}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

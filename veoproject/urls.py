@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.contrib.auth import urls as django_auth_urls
-from django.http import HttpResponse
 from django.urls import include, path
 
 from accounts import views as accounts
@@ -11,11 +10,7 @@ from pages import views as page_views
 from videos import callbacks
 from videos import views as video_views
 
-
-def healthz(request):
-    """For load balancers and uptime checks: the process answers."""
-    return HttpResponse("ok", content_type="text/plain")
-
+from .health import Healthz
 
 # Django's auth views but login and password reset (ours, below, take the names).
 auth_urls = [p for p in django_auth_urls.urlpatterns if p.name not in ("login", "password_reset")]
@@ -29,7 +24,7 @@ urlpatterns = [
     path("s/<slug:token>/video.mp4", video_views.shared_file, name="shared_file"),
     path("s/<slug:token>/poster.jpg", video_views.shared_poster, name="shared_poster"),
     path("favicon.ico", page_views.favicon, name="favicon"),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", Healthz.as_view(), name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language
     # allauth's sign-up and log-in under the contract's names and fields;
     # log-out and password change/reset stay Django's views; allauth's

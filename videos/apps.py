@@ -7,7 +7,14 @@ class VideosConfig(AppConfig):
     verbose_name = "Videos"
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save
+
+        from . import live, storage
+
         post_migrate.connect(ensure_schedules, sender=self)
+        storage.warm()
+        post_save.connect(live.user_saved, sender=get_user_model(), dispatch_uid="videos.live.user_saved")
 
 
 def ensure_schedules(**kwargs) -> None:

@@ -7,27 +7,24 @@ connected address checked). Only a whole MP4 is stored: we ask for the
 bytes unencoded, count what came over the wire against Content-Length, cap
 the size while streaming, and walk the file's boxes (`videos.mp4`) so that
 a file cut short without a Content-Length, or a page that merely contains
-`ftyp`, is refused. The bytes stream through a temporary file, never held
-in memory whole.
+`ftyp`, is refused. The bytes stream through the storage module's spool (a
+temporary file, counted and hashed) into storage, never held in memory
+whole.
 
 Every failure is a DownloadError whose `retryable` says whether fetching
 again can help; no input makes this module raise anything else.
 """
 
-import hashlib
 import re
-import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import requests
 import urllib3
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 
 from untrusted import fetch, urlpolicy
 
+from . import storage
 from .mp4 import NotWholeMp4, check_whole_mp4
 
 CHUNK = 256 * 1024
@@ -57,8 +54,8 @@ def check_url(url: str) -> urlpolicy.CheckedUrl:
 
 
 def store_video(url: str, *, name: str, session: requests.Session | None = None) -> StoredVideo:
-    """Stream `url` into default storage under `name`; only a whole MP4 is
-    stored.
+    """Stream `url` into storage under `name` (through storage.Spool); only
+    a whole MP4 is stored.
 
     Raises DownloadError: retryable for network errors, 5xx/408/429 and
     files cut short; permanent for a refused or unparseable URL, another
@@ -66,21 +63,23 @@ def store_video(url: str, *, name: str, session: requests.Session | None = None)
     """
     limit = settings.KIE_DOWNLOAD_MAX_BYTES
     response = _open(url, session=session)
-    with response, tempfile.TemporaryFile() as tmp:
+    with response, storage.Spool() as spool:
         declared = _declared_length(response, limit)
-        size, digest = _copy(response, tmp, limit)
+        _copy(response, spool, limit)
         # Count the body bytes that came over the wire (before any content
         # decoding, which a server may apply although we asked for none).
         wire = response.raw.tell()
         if declared is not None and wire != declared:
             raise DownloadError(f"The download was cut short ({wire} of {declared} bytes)", retryable=True)
         try:
-            check_whole_mp4(tmp, size, length_declared=declared is not None)
+            check_whole_mp4(spool.file, spool.size, length_declared=declared is not None)
         except NotWholeMp4 as exc:
             raise DownloadError(str(exc), retryable=exc.truncated) from None
-        tmp.seek(0)
-        stored_name = default_storage.save(name, File(tmp, name=name))
-    return StoredVideo(name=stored_name, size=size, sha256=digest)
+        try:
+            stored = spool.save(name)
+        except storage.StorageError as exc:
+            raise DownloadError(str(exc), retryable=True) from None
+    return StoredVideo(name=stored.name, size=stored.size, sha256=stored.sha256)
 
 
 def _open(url: str, *, session: requests.Session | None) -> requests.Response:
@@ -121,16 +120,11 @@ def _declared_length(response: requests.Response, limit: int) -> int | None:
     return declared
 
 
-def _copy(response: requests.Response, tmp: BinaryIO, limit: int) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
+def _copy(response: requests.Response, spool: storage.Spool, limit: int) -> None:
     try:
         for chunk in response.raw.stream(CHUNK, decode_content=True):
-            size += len(chunk)
-            if size > limit:
+            if spool.size + len(chunk) > limit:
                 raise DownloadError(f"The video is over the {limit} byte limit", retryable=False)
-            digest.update(chunk)
-            tmp.write(chunk)
+            spool.write(chunk)
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
         raise DownloadError(f"The download broke off ({type(exc).__name__})", retryable=True) from None
-    return size, digest.hexdigest()

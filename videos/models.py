@@ -5,9 +5,11 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.lookups import Exact, In
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import versions
 from .vocabulary import AspectRatio, GenerationType, Resolution, VideoModel
 
 
@@ -15,7 +17,44 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class JobQuerySet(models.QuerySet):
+    """Every write to jobs tells `versions` which jobs changed, so that
+    status.json can answer from the cache without reading the row."""
+
+    def update(self, **kwargs) -> int:
+        if not versions.enabled():
+            return super().update(**kwargs)
+        pks = self._pks_named() or list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        if count:
+            versions.jobs_changed(pks, using=self.db)
+        return count
+
+    def delete(self):
+        if versions.enabled():
+            versions.jobs_changed(self._pks_named() or list(self.values_list("pk", flat=True)), using=self.db)
+        return super().delete()
+
+    def _pks_named(self) -> list[int] | None:
+        """The pks a filter names (`pk=…`, `pk__in=…` among ANDed
+        conditions), so the usual conditional update needs no extra query."""
+        where = self.query.where
+        if where.connector != "AND" or where.negated:
+            return None
+        for child in where.children:
+            target = getattr(getattr(child, "lhs", None), "target", None)
+            if target is not self.model._meta.pk:
+                continue
+            if isinstance(child, Exact) and isinstance(child.rhs, int):
+                return [child.rhs]
+            if isinstance(child, In) and all(isinstance(v, int) for v in child.rhs):
+                return list(child.rhs)
+        return None
+
+
 class Job(models.Model):
+    objects = JobQuerySet.as_manager()
+
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")  # charged, waiting to be sent to the provider
         SUBMITTING = "submitting", _("Submitting")  # a worker is sending it
@@ -120,6 +159,16 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if not adding:
+            versions.jobs_changed([self.pk], using=self._state.db)
+
+    def delete(self, *args, **kwargs):
+        versions.jobs_changed([self.pk], using=self._state.db)
+        return super().delete(*args, **kwargs)
 
     @property
     def is_final(self) -> bool:

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
@@ -13,11 +13,10 @@ from billing.selectors import balance_of, price_grid, price_table
 from veoproject import refusals
 from veoproject.refusals import Refusal
 
-from . import costs, notices, selectors, services, stash
+from . import costs, live, notices, selectors, services, stash, storage, versions
 from .exceptions import NotDeletable
 from .forms import IMAGE_LIMITS, MODEL_CHOICES, BatchForm, ExtendForm, GenerateForm
 from .models import Job, JobImage, Notice, NoticePreference, Upgrade, UpgradeKind
-from .ranges import ranged_file_response
 from .vocabulary import REQUEST_FIELDS, Resolution, VideoModel
 
 # The provider's advice for good prompts: insertable building blocks.
@@ -313,7 +312,7 @@ def shared_file(request, token: str):
     job = _shared_job_or_404(token)
     if not job.video_file:
         raise Http404()
-    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+    return storage.serve(request, job.video_file.name, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
 
 
 @require_GET
@@ -321,16 +320,22 @@ def shared_poster(request, token: str):
     job = _shared_job_or_404(token)
     if not job.poster:
         raise Http404()
-    response = FileResponse(job.poster.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "public, max-age=3600"
-    return response
+    return storage.serve(request, job.poster.name, content_type="image/jpeg", filename=f"veo-{job.pk}.jpg")
+
+
+@require_GET
+def job_status(request, pk: int):
+    """Polled by every open job page: from the cache when it can be (see
+    videos/live.py), else from the database; 304 when nothing changed."""
+    return live.from_cache(request, pk) or _job_status_read(request, pk)
 
 
 @login_required
-@require_GET
-def job_status(request, pk: int):
+def _job_status_read(request, pk: int):
+    token = versions.current(pk) if versions.enabled() else None  # before the read
     job = _job_or_404(request, pk)
-    return JsonResponse(selectors.status_payload(job))
+    live.remember(job, token, request.user)
+    return live.respond(request, selectors.status_payload(job))
 
 
 @login_required
@@ -343,12 +348,12 @@ def job_file(request, pk: int):
         upgrade = job.upgrades.filter(kind=quality, status=Upgrade.Status.SUCCEEDED).exclude(file="").first()
         if upgrade is None:
             raise Http404("That version is not ready.")
-        return ranged_file_response(
-            request, upgrade.file, content_type="video/mp4", filename=f"veo-{job.pk}-{upgrade.kind}.mp4"
+        return storage.serve(
+            request, upgrade.file.name, content_type="video/mp4", filename=f"veo-{job.pk}-{upgrade.kind}.mp4"
         )
     if job.status != Job.Status.SUCCEEDED or not job.video_file:
         raise Http404("This video is not ready.")
-    return ranged_file_response(request, job.video_file, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
+    return storage.serve(request, job.video_file.name, content_type="video/mp4", filename=f"veo-{job.pk}.mp4")
 
 
 @login_required
@@ -373,9 +378,7 @@ def job_poster(request, pk: int):
     job = _job_or_404(request, pk)
     if not job.poster:
         raise Http404("No poster.")
-    response = FileResponse(job.poster.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return storage.serve(request, job.poster.name, content_type="image/jpeg", filename=f"veo-{job.pk}.jpg")
 
 
 @login_required
@@ -430,7 +433,6 @@ def input_image(request, token: str):
     image = JobImage.objects.filter(token=token).exclude(file="").order_by().first()
     if image is None:
         raise Http404()
-    response = FileResponse(image.file.open("rb"), content_type=image.content_type or "image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return storage.serve(
+        request, image.file.name, content_type=image.content_type or "image/jpeg", filename=f"input-{image.position}"
+    )

@@ -15,6 +15,7 @@ from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
+from .models import Upgrade
 from .vocabulary import GenerationType, VideoModel
 
 # The vocabulary's labels are the names; a model not on sale yet keeps a
@@ -80,8 +81,6 @@ def ledger_description(entry) -> str:
 def _upgrade_description(entry) -> str:
     """An upgrade's charge or refund: its reference names the Upgrade row,
     which knows the video and the kind."""
-    from .models import Upgrade
-
     row = Upgrade.objects.filter(reference=entry.reference).values_list("job_id", "kind").first()
     if row is None:
         return str(entry.get_kind_display())

@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from billing import services as billing
 from billing.models import Price
 
-from .. import dispatch, signals
+from .. import dispatch, signals, storage
 from ..models import Job, JobImage
 from ..vocabulary import REQUEST_FIELDS, ImageInput, VideoRequest
 
@@ -70,10 +70,14 @@ def job_create(*, user, request: VideoRequest, retry_of: Job | None = None) -> J
 
 def request_of(job: Job) -> VideoRequest:
     """What was asked for, as the provider will receive it: uploaded images
-    become their public (unguessable) links."""
+    become presigned links to the object store (valid past the job's
+    deadline), or the app's own unguessable links with local storage."""
     images = tuple(
         ImageInput(
-            url=settings.PUBLIC_BASE_URL + reverse("videos:input_image", args=[img.token])
+            url=(
+                storage.provider_url(img.file.name)
+                or settings.PUBLIC_BASE_URL + reverse("videos:input_image", args=[img.token])
+            )
             if img.file
             else img.source_url
         )

@@ -12,14 +12,13 @@ import secrets
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
-from .. import dispatch, notices, posters, retry
+from .. import dispatch, notices, posters, retry, storage
 from ..downloads import DownloadError, StoredVideo, store_video
 from ..models import Job
 from .settle import job_fail
@@ -65,7 +64,7 @@ def job_download(job_id: int) -> None:
     except Exception as exc:  # our own fault: bounded like a network error, never left hanging
         log.exception("job %s: download attempt %s crashed", job.pk, job.attempts)
         if stored is not None and not Job.objects.filter(pk=job.pk, video_file=stored.name).exists():
-            default_storage.delete(stored.name)  # a file no job points at (the job may have won before the fault)
+            storage.delete(stored.name)  # a file no job points at (the job may have won before the fault)
         _retry_or_fail(job, DownloadError(f"an internal error ({type(exc).__name__})", retryable=True))
 
 
@@ -105,24 +104,25 @@ def _finish(job: Job, stored: StoredVideo) -> None:
                 notices.notice_after_commit(job.pk, "ready")
     except Exception:
         if poster:
-            default_storage.delete(poster)
+            storage.delete(poster)
         raise
     if not won:  # settled meanwhile by someone else: do not keep stray files
-        default_storage.delete(stored.name)
-        if poster:
-            default_storage.delete(poster)
+        storage.delete(stored.name)
+        storage.delete(poster)
         return
     log.info("job %s stored %s (%s bytes)", job.pk, stored.name, stored.size)
 
 
 def poster_for(video_name: str, *, user_id: int) -> str:
     """Store a poster frame of a stored video; '' when none can be made
-    (no ffmpeg, or a storage without local paths)."""
+    (no ffmpeg, or the store failed: a poster is a nicety, not a reason to
+    fail a paid video). ffmpeg reads the stored file where it is (a local
+    path or a presigned URL), so no machine needs the worker's disk."""
     try:
-        path = default_storage.path(video_name)
-    except NotImplementedError:
+        with storage.readable(video_name) as source:
+            jpeg = posters.extract_poster(source)
+        if not jpeg:
+            return ""
+        return storage.save(f"posters/{user_id}/{secrets.token_urlsafe(16)}.jpg", ContentFile(jpeg))
+    except storage.StorageError:
         return ""
-    jpeg = posters.extract_poster(path)
-    if not jpeg:
-        return ""
-    return default_storage.save(f"posters/{user_id}/{secrets.token_urlsafe(16)}.jpg", ContentFile(jpeg))

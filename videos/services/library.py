@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import storage
 from ..exceptions import NotDeletable
 from ..models import Job, JobImage, Upgrade
 
@@ -38,19 +39,22 @@ def job_delete(*, job: Job) -> None:
         Job.objects.filter(pk=locked.pk).update(deleted_at=timezone.now(), share_token=None, video_file="", poster="")
         Upgrade.objects.filter(job=locked).update(file="")
         JobImage.objects.filter(job=locked).update(file="")
-        storage = locked.video_file.storage
-        image_files = [(image.file.storage, image.file.name) for image in images]
+        image_names = [image.file.name for image in images]
 
         def remove_files() -> None:
-            for name in names:
-                in_use = (
+            unused = [
+                name
+                for name in names
+                if not (
                     Job.objects.filter(Q(video_file=name) | Q(poster=name)).exists()
                     or Upgrade.objects.filter(file=name).exists()
                 )
-                if not in_use:
+            ]
+            for name in unused + image_names:
+                try:
                     storage.delete(name)
-            for image_storage, name in image_files:
-                image_storage.delete(name)
+                except storage.StorageError:  # the store is down: the file is orphaned, the deletion stands
+                    log.warning("job %s: could not remove %s from storage", job.pk, name)
 
         transaction.on_commit(remove_files)
     log.info("job %s deleted by its owner", job.pk)

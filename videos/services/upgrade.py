@@ -24,7 +24,6 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -35,7 +34,7 @@ from django.utils.translation import gettext_lazy
 
 from billing import services as billing
 
-from .. import kie, retry, signals
+from .. import kie, retry, signals, storage
 from ..downloads import DownloadError, store_video
 from ..exceptions import UpgradeNotAvailable
 from ..models import Job, ProviderCall, Upgrade, UpgradeKind
@@ -159,7 +158,7 @@ def _store(upgrade: Upgrade, url: str) -> bool:
                 job.pk, reference=upgrade.reference, quality=upgrade.kind, succeeded=True
             )
     if not won:  # failed meanwhile (its deadline): do not keep a stray file
-        default_storage.delete(stored.name)
+        storage.delete(stored.name)
         return False
     log.info("job %s: %s stored %s", job.pk, upgrade.kind, stored.name)
     return True
