@@ -71,7 +71,16 @@ def start_dev(database_url: str) -> tuple[subprocess.Popen, str]:
         "MEDIA_ROOT": str(Path(database_url.split("///", 1)[1]).parent / "media"),
     }
     proc = subprocess.Popen(
-        ["bin/dev"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        ["bin/dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        # As from a terminal. A suite run in the background (`... &` in a
+        # script) inherits SIGINT ignored, and a shell cannot trap a signal
+        # ignored on entry: Ctrl-C would then never reach bin/dev's trap.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     url = f"http://127.0.0.1:{web}"
 
