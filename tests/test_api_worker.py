@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from django.db import connection
 from standardwebhooks import Webhook
 
 from api.models import WebhookDelivery
@@ -20,16 +19,9 @@ from api.services import token_create, webhook_set_url
 from api.webhooks import webhooks_due
 
 from .conftest import ROOT, wait_for
+from .servers import database_url
 
 pytestmark = pytest.mark.slow
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 @pytest.fixture

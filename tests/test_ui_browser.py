@@ -143,7 +143,8 @@ def test_form_shows_images_by_type_costs_on_the_button_and_keeps_uploads(browser
     page.dispatch_event("[data-slot='1']", "drop", {"dataTransfer": transfer})
     assert page.locator("[data-slot='1'] input[type=file]").evaluate("el => el.files.length") == 1
     preview = page.locator("[data-slot='1'] [data-preview]")
-    assert preview.is_visible() and preview.get_attribute("src").startswith("blob:")
+    preview.wait_for(state="visible", timeout=10_000)  # an <img> has no size until its picture has loaded
+    assert preview.get_attribute("src").startswith("blob:")
 
     # A bad submission: every error at once, summarised at the top, focused;
     # the picture is kept.
@@ -156,7 +157,7 @@ def test_form_shows_images_by_type_costs_on_the_button_and_keeps_uploads(browser
     summary = text_of(page, "[data-error-summary]")
     assert "Please fix 2 problems" in summary and "Describe the video you want." in summary and "seed" in summary
     assert page.locator("[data-slot='1'] [data-preview]").get_attribute("src").startswith("/videos/kept/")
-    assert page.locator("[data-slot='1'] [data-preview]").is_visible()
+    page.locator("[data-slot='1'] [data-preview]").wait_for(state="visible", timeout=10_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
     shot(page, f"form-errors-{size}")
 

@@ -135,6 +135,30 @@ def claimed_task_id(body: Any) -> str:
     raise Refused("Missing or malformed taskId.")
 
 
+def verified_callback(request) -> tuple[dict, kie.TaskResult]:
+    """Read, bound, verify and parse one callback, in that order: the body's
+    size and depth before parsing, the signature (when configured) before the
+    body is trusted, and the task id the signature covered against the one
+    the result names. Raises Refused with the answer's status."""
+    body = read_body(request)
+    task_id = claimed_task_id(body)
+    if settings.KIE_WEBHOOK_HMAC_KEY and not signature_ok(
+        task_id=task_id,
+        timestamp=request.headers.get("X-Webhook-Timestamp", ""),
+        signature=request.headers.get("X-Webhook-Signature", ""),
+        key=settings.KIE_WEBHOOK_HMAC_KEY,
+        max_age=settings.KIE_WEBHOOK_MAX_AGE,
+    ):
+        raise Refused("Missing, stale or invalid signature.", 401)
+    try:
+        result = kie.parse_callback(body)
+    except kie.BadPayload as exc:
+        raise Refused(f"Bad callback body: {exc}") from None
+    if result.task_id != task_id:  # the signature covered another taskId than the one read
+        raise Refused("Bad callback body: it names two task ids.")
+    return body, result
+
+
 @csrf_exempt
 @require_POST
 @sensitive_variables("token")
@@ -145,28 +169,10 @@ def kie_callback(request, token: str):
     if job is None:
         return _error("Unknown callback URL.", 404)
     try:
-        body = read_body(request)
-        task_id = claimed_task_id(body)
+        body, result = verified_callback(request)
     except Refused as exc:
         log.warning("job %s: callback refused: %s", job.pk, exc)
         return _error(str(exc), exc.status)
-    if settings.KIE_WEBHOOK_HMAC_KEY and not signature_ok(
-        task_id=task_id,
-        timestamp=request.headers.get("X-Webhook-Timestamp", ""),
-        signature=request.headers.get("X-Webhook-Signature", ""),
-        key=settings.KIE_WEBHOOK_HMAC_KEY,
-        max_age=settings.KIE_WEBHOOK_MAX_AGE,
-    ):
-        log.warning("job %s: callback with a missing or bad signature", job.pk)
-        return _error("Missing, stale or invalid signature.", 401)
-    try:
-        result = kie.parse_callback(body)
-    except kie.BadPayload as exc:
-        log.warning("job %s: bad callback body: %s", job.pk, exc)
-        return _error(f"Bad callback body: {exc}", 400)
-    if result.task_id != task_id:  # the signature covered another taskId than the one read
-        log.warning("job %s: callback names two task ids", job.pk)
-        return _error("Bad callback body: it names two task ids.", 400)
     if job.task_id and result.task_id != job.task_id:
         log.warning("job %s: callback for task %s, expected %s", job.pk, result.task_id, job.task_id)
         return _error("This callback is for another task.", 409)
@@ -201,27 +207,10 @@ def kie_upgrade_callback(request, token: str):
     if upgrade is None:
         return _error("Unknown callback URL.", 404)
     try:
-        body = read_body(request)
-        task_id = claimed_task_id(body)
+        body, result = verified_callback(request)
     except Refused as exc:
         log.warning("upgrade %s: callback refused: %s", upgrade.pk, exc)
         return _error(str(exc), exc.status)
-    if settings.KIE_WEBHOOK_HMAC_KEY and not signature_ok(
-        task_id=task_id,
-        timestamp=request.headers.get("X-Webhook-Timestamp", ""),
-        signature=request.headers.get("X-Webhook-Signature", ""),
-        key=settings.KIE_WEBHOOK_HMAC_KEY,
-        max_age=settings.KIE_WEBHOOK_MAX_AGE,
-    ):
-        log.warning("upgrade %s: callback with a missing or bad signature", upgrade.pk)
-        return _error("Missing, stale or invalid signature.", 401)
-    try:
-        result = kie.parse_callback(body)
-    except kie.BadPayload as exc:
-        log.warning("upgrade %s: bad callback body: %s", upgrade.pk, exc)
-        return _error(f"Bad callback body: {exc}", 400)
-    if result.task_id != task_id:
-        return _error("Bad callback body: it names two task ids.", 400)
     # The provider names the 4K task or the video it is made from. Until the
     # 4K task's id is known (the request's answer may still be on its way),
     # the unguessable URL alone says which upgrade this is.
