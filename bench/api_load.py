@@ -28,9 +28,8 @@ import sys
 import tempfile
 import time
 
-import psycopg
 import requests
-from harness import ROOT, report, setup
+from harness import NO_LIMITS, ROOT, report, scratch_postgres, setup
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--seconds", type=int, default=8)
@@ -42,19 +41,10 @@ args = parser.parse_args()
 if not shutil.which("wrk"):
     sys.exit("wrk is not installed: apt-get install wrk")
 
-with psycopg.connect(f"{args.server}/postgres", autocommit=True) as conn:
-    conn.execute("DROP DATABASE IF EXISTS veo_bench_api WITH (FORCE)")
-    conn.execute("CREATE DATABASE veo_bench_api")
 ENV = {
-    "DATABASE_URL": f"{args.server}/veo_bench_api",
+    "DATABASE_URL": scratch_postgres(args.server, "veo_bench_api"),
     "Q_SYNC": "off",  # creates are queued for a worker; none runs here
-    "USER_SUBMISSIONS_PER_MINUTE": "0",
-    "BREAKER_WINDOW_LIMIT": "0",
-    "BREAKER_ABNORMAL_MULTIPLE": "0",
-    "GLOBAL_DAILY_CAP_PROVIDER_CREDITS": "0",
-    "GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS": "0",
-    "USER_DAILY_CAP_CREDITS": "0",
-    "USER_MONTHLY_CAP_CREDITS": "0",
+    **NO_LIMITS,
     "USER_RUNNING_SLOTS": "1000000",
     "API_REQUESTS_PER_MINUTE": "0",
     "CONN_MAX_AGE": "60",

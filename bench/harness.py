@@ -20,6 +20,30 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def scratch_postgres(server: str, name: str) -> str:
+    """A new, empty PostgreSQL database `name` on `server` (dropped first if
+    an earlier run left it); returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server}/{name}"
+
+
+# Environment for load benchmarks that measure the request path, not the
+# limits: rate limit, breaker and caps off (0 means no limit).
+NO_LIMITS = {
+    "USER_SUBMISSIONS_PER_MINUTE": "0",
+    "BREAKER_WINDOW_LIMIT": "0",
+    "BREAKER_ABNORMAL_MULTIPLE": "0",
+    "GLOBAL_DAILY_CAP_PROVIDER_CREDITS": "0",
+    "GLOBAL_MONTHLY_CAP_PROVIDER_CREDITS": "0",
+    "USER_DAILY_CAP_CREDITS": "0",
+    "USER_MONTHLY_CAP_CREDITS": "0",
+}
+
+
 def setup(**env: str) -> Path:
     """Point Django at a fresh database (SQLite in a temp folder unless
     DATABASE_URL is given) and migrate it. Returns the temp folder."""

@@ -19,9 +19,8 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import redis
-from harness import report, setup
+from harness import report, scratch_postgres, setup
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--pages", default="1000,2000,3000,4000,5000,6000")
@@ -35,9 +34,7 @@ steps = [int(n) for n in args.pages.split(",")]
 from tests.servers import Gunicorn, Nginx, app_locations  # noqa: E402
 
 DB = "veo_bench_live"
-with psycopg.connect(f"{args.server}/postgres", autocommit=True) as conn:
-    conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    conn.execute(f"CREATE DATABASE {DB}")
+scratch_postgres(args.server, DB)
 redis.from_url(args.redis).flushdb()
 setup(
     DATABASE_URL=f"{args.server}/{DB}",

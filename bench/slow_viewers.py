@@ -18,9 +18,8 @@ import tempfile
 import threading
 import time
 
-import psycopg
 import requests
-from harness import percentile, report, setup
+from harness import percentile, report, scratch_postgres, setup
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--mode", choices=["nginx", "s3", "django"], default="nginx")
@@ -34,9 +33,7 @@ args = parser.parse_args()
 from tests.servers import Gunicorn, Nginx, SeaweedFS, app_locations  # noqa: E402
 
 DB = "veo_bench_viewers"
-with psycopg.connect(f"{args.server}/postgres", autocommit=True) as conn:
-    conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    conn.execute(f"CREATE DATABASE {DB}")
+scratch_postgres(args.server, DB)
 media = tempfile.mkdtemp(prefix="veo-bench-media-")
 store = SeaweedFS().start() if args.mode == "s3" else None
 env = {
