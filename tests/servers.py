@@ -165,6 +165,23 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+@contextlib.contextmanager
+def empty_redis(url: str):
+    """A Redis database for one test: skipped without Redis, emptied before
+    and after (tests pick distinct database numbers)."""
+    import pytest
+    import redis
+
+    client = redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {url}")
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 

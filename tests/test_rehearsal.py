@@ -23,7 +23,7 @@ from videos import services
 from videos.models import Job
 
 from .conftest import ROOT, generate_data, postgres_only, wait_for
-from .servers import Gunicorn, database_url, stop_group
+from .servers import Gunicorn, database_url, empty_redis, stop_group
 
 pytestmark = [pytest.mark.slow, postgres_only]
 
@@ -33,17 +33,8 @@ S = Job.Status
 
 @pytest.fixture
 def redis_url():
-    import redis
-
-    url = os.environ.get("TEST_REDIS_REHEARSAL_URL", "redis://127.0.0.1:6379/6")
-    client = redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {url}")
-    client.flushdb()
-    yield url
-    client.flushdb()
+    with empty_redis(os.environ.get("TEST_REDIS_REHEARSAL_URL", "redis://127.0.0.1:6379/6")) as url:
+        yield url
 
 
 class Machines:

@@ -19,7 +19,7 @@ from videos import services
 from videos.models import Job
 
 from .conftest import ROOT, submit, wait_for
-from .servers import database_url
+from .servers import database_url, empty_redis
 
 pytestmark = pytest.mark.slow
 
@@ -175,17 +175,8 @@ def group_alive(proc: subprocess.Popen) -> bool:
 
 @pytest.fixture
 def redis_url():
-    import redis
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
-    client = redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {url}")
-    client.flushdb()
-    yield url
-    client.flushdb()
+    with empty_redis(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")) as url:
+        yield url
 
 
 def test_worker_on_the_redis_broker(worker_env, redis_url, monkeypatch, alice_client):
