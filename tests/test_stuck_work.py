@@ -191,6 +191,32 @@ EVENTS = st.lists(
 )
 
 
+def play(events, ids, *, task, make_due, advance, worker, storage, user, tally) -> None:
+    """Play hypothesis' events against rows `ids` (jobs or upgrades) whose
+    work is `task`; the ledger must balance after every event."""
+    for event, n in events:
+        row_id = ids[n % len(ids)]
+        if event == "attempt":  # the task, when its retry time has come
+            make_due(row_id)
+            worker.run(task, row_id)
+        elif event == "redeliver":  # the same task again, whenever (at least once delivery)
+            worker.run(task, row_id)
+        elif event == "run_queued" and worker.queue:
+            worker.run(*worker.pop(n % len(worker.queue)))
+        elif event == "lose" and worker.queue:
+            worker.queue.pop(n % len(worker.queue))
+        elif event == "tick":
+            worker.run("videos.tasks.tick")
+        elif event == "time":
+            advance(ids, (30, 120, 600, 1800)[n % 4])
+        elif event == "storage_down":
+            storage.down = True
+        elif event == "storage_up":
+            storage.down = False
+        tally.inputs += 1
+        assert balance_of(user.pk) == ledger_sum_of(user.pk)
+
+
 def downloading_jobs(user, host: str, scripts: list[list[str]], tails: list[str]) -> list[int]:
     FILES_BEFORE[user.pk] = user_files(user)
     ids = []
@@ -264,27 +290,17 @@ def test_downloads_end_final_whatever_happens(
     user = make_user(django_user_model, f"dl{next(counter)}", credits=1000)
     job_ids = downloading_jobs(user, video_host.rstrip("/"), scripts, [tail] * len(scripts))
     storage.down = False
-    for event, n in events:
-        job_id = job_ids[n % len(job_ids)]
-        if event == "attempt":  # the task, when its retry time has come
-            Job.objects.filter(pk=job_id).update(next_attempt_at=None)
-            worker.run("videos.tasks.download_job", job_id)
-        elif event == "redeliver":  # the same task again, whenever (at least once delivery)
-            worker.run("videos.tasks.download_job", job_id)
-        elif event == "run_queued" and worker.queue:
-            worker.run(*worker.pop(n % len(worker.queue)))
-        elif event == "lose" and worker.queue:
-            worker.queue.pop(n % len(worker.queue))
-        elif event == "tick":
-            worker.run("videos.tasks.tick")
-        elif event == "time":
-            advance(job_ids, (30, 120, 600, 1800)[n % 4])
-        elif event == "storage_down":
-            storage.down = True
-        elif event == "storage_up":
-            storage.down = False
-        hostile_tally.inputs += 1
-        assert balance_of(user.pk) == ledger_sum_of(user.pk)
+    play(
+        events,
+        job_ids,
+        task="videos.tasks.download_job",
+        make_due=lambda job_id: Job.objects.filter(pk=job_id).update(next_attempt_at=None),
+        advance=advance,
+        worker=worker,
+        storage=storage,
+        user=user,
+        tally=hostile_tally,
+    )
     if outage_persists:  # storage stays down until long past the deadline
         storage.down = True
     drain(worker, job_ids)
@@ -413,27 +429,19 @@ def test_upgrades_end_final_whatever_happens(
     storage.down = False
     upgrade_ids = upgrades_for(user, scripts, [api_script] * len(scripts), api_tail, file_tail)
     worker.queue.clear()  # the request's own task is handed out on commit, which a test transaction never reaches
-    for event, n in events:
-        upgrade_id = upgrade_ids[n % len(upgrade_ids)]
-        if event == "attempt":
-            Upgrade.objects.filter(pk=upgrade_id, status=U.PENDING).update(next_attempt_at=timezone.now())
-            worker.run("videos.tasks.upgrade_job", upgrade_id)
-        elif event == "redeliver":
-            worker.run("videos.tasks.upgrade_job", upgrade_id)
-        elif event == "run_queued" and worker.queue:
-            worker.run(*worker.pop(n % len(worker.queue)))
-        elif event == "lose" and worker.queue:
-            worker.queue.pop(n % len(worker.queue))
-        elif event == "tick":
-            worker.run("videos.tasks.tick")
-        elif event == "time":
-            advance_upgrades(upgrade_ids, (30, 120, 600, 1800)[n % 4])
-        elif event == "storage_down":
-            storage.down = True
-        elif event == "storage_up":
-            storage.down = False
-        hostile_tally.inputs += 1
-        assert balance_of(user.pk) == ledger_sum_of(user.pk)
+    play(
+        events,
+        upgrade_ids,
+        task="videos.tasks.upgrade_job",
+        make_due=lambda upgrade_id: Upgrade.objects.filter(pk=upgrade_id, status=U.PENDING).update(
+            next_attempt_at=timezone.now()
+        ),
+        advance=advance_upgrades,
+        worker=worker,
+        storage=storage,
+        user=user,
+        tally=hostile_tally,
+    )
     if outage_persists:
         storage.down = True
     drain_upgrades(worker, upgrade_ids)
