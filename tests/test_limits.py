@@ -182,6 +182,21 @@ def test_batch_beyond_the_balance_starts_nothing(alice_client, alice, sim):
     assert balance_of(alice.pk) == 50 == ledger_sum_of(alice.pk) and not Job.objects.filter(user=alice).exists()
 
 
+def test_batch_total_is_priced_at_the_chosen_resolution(alice_client, alice, sim):
+    """Five fast videos fit 50 credits at 720p, not at 1080p: the batch is
+    checked whole at the price each line will be charged."""
+    from billing.models import Price
+
+    each = Price.objects.get(model="veo3_fast", resolution="1080p").credits
+    assert each * 5 > 50 >= Price.objects.get(model="veo3_fast", resolution="720p").credits * 5
+    lines = "\n".join(f"Clip number {i}" for i in range(5))
+    data = {**generate_data(prompt=None), "resolution": "1080p", "prompts": lines}
+    html = alice_client.post("/videos/batch/", data).content.decode()
+    assert f"These 5 videos cost {each * 5} credits and you have 50. Nothing was started." in html
+    assert f"<span data-cost>{each * 5}</span>" in html
+    assert balance_of(alice.pk) == 50 == ledger_sum_of(alice.pk) and not Job.objects.filter(user=alice).exists()
+
+
 def test_batch_beyond_slots_waits_in_the_queue(live, alice_client, alice, sim, settings):
     settings.USER_RUNNING_SLOTS = 2
     sim.config(delay=2.0)  # long enough that no slot frees while the batch is still being taken

@@ -6,16 +6,12 @@ from billing.selectors import price_table
 
 from .words import MODEL_NAMES
 
-# Price rows for resolutions priced on top of the model (none: the Veo 3.1
-# offer prices each model at each resolution, the `grid` below). Upgrades of
-# a finished video ("1080p", "4k") are not part of the form's cost.
-RESOLUTION_CODES: tuple[str, ...] = ()
-
 
 def cost_table() -> dict:
-    """{"models": {code: credits at 720p}, "resolutions": {}, "grid": {model:
-    {resolution: credits}}} for the form's script: a request costs its
-    model's price at its resolution."""
+    """{"models": {code: credits at 720p}, "grid": {model: {resolution:
+    credits}}} for the form's script: a request costs its model's price at
+    its resolution. Upgrades of a finished video ("1080p", "4k") are not part
+    of the form's cost."""
     prices = price_table().values()
     grid: dict[str, dict[str, int]] = {}
     for p in prices:
@@ -23,8 +19,7 @@ def cost_table() -> dict:
             grid.setdefault(p.model, {})[p.resolution] = p.credits
     models = {model: cells["720p"] for model, cells in grid.items() if "720p" in cells}
     models.update({p.code: p.credits for p in prices if not p.model and p.code in MODEL_NAMES})
-    resolutions = {p.code: p.credits for p in prices if p.code in RESOLUTION_CODES}
-    return {"models": models, "resolutions": resolutions, "grid": grid}
+    return {"models": models, "grid": grid}
 
 
 def cost_of(table: dict, *, model: str, resolution: str = "", count: int = 1) -> int:
@@ -32,4 +27,4 @@ def cost_of(table: dict, *, model: str, resolution: str = "", count: int = 1) ->
     cell = table.get("grid", {}).get(model, {}).get(resolution or "720p")
     if cell is not None:
         return cell * count
-    return (table["models"].get(model, 0) + table["resolutions"].get(resolution, 0)) * count
+    return table["models"].get(model, 0) * count

@@ -180,7 +180,12 @@ def job_batch(request):
     if request.method == "POST" and form.is_valid():
         lines = form.line_forms(request.POST)
         bad = {number: line_form for number, _, line_form in lines if not line_form.is_valid()}
-        total = costs.cost_of(table, model=settings_form["model"].value() or "", count=len(lines))
+        total = costs.cost_of(
+            table,
+            model=settings_form["model"].value() or "",
+            resolution=settings_form["resolution"].value() or "",
+            count=len(lines),
+        )
         balance = balance_of(request.user.pk)
         if bad:
             for number, prompt, line_form in lines:
@@ -214,7 +219,12 @@ def job_batch(request):
         "balance": balance_of(request.user.pk),
         "short_of_credits": short_of_credits,
         "cost_table": table,
-        "cost": costs.cost_of(table, model=settings_form["model"].value() or "veo3_fast", count=lines),
+        "cost": costs.cost_of(
+            table,
+            model=settings_form["model"].value() or "veo3_fast",
+            resolution=settings_form["resolution"].value() or "",
+            count=lines,
+        ),
     }
     return render(request, "videos/batch.html", context)
 

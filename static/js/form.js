@@ -12,7 +12,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.querySelector("[data-generate-form]");
     if (!form) return;
-    var table = readJson("cost-table") || { models: {}, resolutions: {} };
+    var table = readJson("cost-table") || { models: {}, grid: {} };
     var limits = readJson("image-limits") || {};
     var field = function (name) { return form.querySelector("[name=" + name + "]"); };
 
@@ -22,7 +22,7 @@
       var chosen = (resolution && resolution.value) || "720p";
       var each = cells && cells[chosen] !== undefined
         ? cells[chosen]
-        : (table.models[model && model.value] || 0) + (table.resolutions[resolution && resolution.value] || 0);
+        : table.models[model && model.value] || 0;
       var count = 1;
       if (prompts) {
         count = prompts.value.split("\n").filter(function (line) { return line.trim(); }).length;
